@@ -1,0 +1,76 @@
+"""Step executors: noop, sleep, flaky, db_query (and the registry of all step types).
+
+Each executor is `async def run(ctx) -> dict` (the step's output) and raises StepFailure.
+"""
+from __future__ import annotations
+
+import json
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from . import data_steps, external
+from .context import StepContext
+from .errors import StepFailure
+
+DB_STEP_ACQUIRE_S = 5.0   # documented acquire timeout 5000 ms
+DB_STEP_MAX_ROWS = 100
+
+
+async def run_noop(ctx: StepContext) -> dict:
+    return {}
+
+
+async def run_sleep(ctx: StepContext) -> dict:
+    seconds = float(ctx.spec.get("seconds", 0))
+    await ctx.twin_sleep(seconds)
+    # a clock advance ends the wait early; the step still took its nominal twin duration
+    ctx.duration_override = seconds
+    return {"slept_s": seconds}
+
+
+async def run_flaky(ctx: StepContext) -> dict:
+    fail_times = int(ctx.spec.get("fail_times", 1))
+    if ctx.attempt <= fail_times:
+        raise StepFailure(str(ctx.spec.get("error") or "NETWORK_ERROR"), ctx.spec.get("message"))
+    return {"succeeded_on_attempt": ctx.attempt}
+
+
+async def run_db_query(ctx: StepContext) -> dict:
+    sql = str(ctx.spec.get("sql") or "select 1")
+    try:
+        async with ctx.rt.pool.connection(timeout=DB_STEP_ACQUIRE_S) as conn:
+            cur = await conn.execute(sql)
+            rows = await cur.fetchall() if cur.description else []
+            rowcount = cur.rowcount
+    except PoolTimeout:
+        raise StepFailure("TIMEOUT", "DatabaseError: could not obtain connection from pool "
+                                     f"within {int(DB_STEP_ACQUIRE_S * 1000)}ms")
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise StepFailure("NETWORK_ERROR", "DatabaseError: database server unreachable")
+    except psycopg.Error as exc:  # bad SQL is not transient: not in the retry list
+        raise StepFailure("DATABASE_ERROR", f"DatabaseError: {str(exc).strip()}")
+    # values such as Decimal or datetime become text so the output stays JSON
+    rows = json.loads(json.dumps([list(r) for r in rows[:DB_STEP_MAX_ROWS]], default=str))
+    return {"rows": rows, "rowcount": rowcount}
+
+
+async def run_unknown(ctx: StepContext) -> dict:
+    raise StepFailure("CONFIG_ERROR", f"ConfigurationError: unknown step type "
+                                      f"'{ctx.spec.get('type')}'")
+
+
+STEP_TYPES = {
+    "noop": run_noop,
+    "sleep": run_sleep,
+    "flaky": run_flaky,
+    "db_query": run_db_query,
+    "external_api": external.run_external_api,
+    "validate": data_steps.run_validate,
+    "transform": data_steps.run_transform,
+    "context_grow": data_steps.run_context_grow,
+}
+
+
+def executor_for(step_type: str | None):
+    return STEP_TYPES.get(step_type or "noop", run_unknown)
