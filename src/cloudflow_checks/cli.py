@@ -1,0 +1,132 @@
+"""`cloudflow-checks`: run the checks, manage the local twin, show coverage.
+
+Exit status: 0 the gate passes, 1 the gate fails, 2 bad configuration or usage (one line on stderr).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from .config import ConfigError
+from .profiles import PROFILES
+
+EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def project_root() -> Path:
+    """The folder holding checks/: the working directory or a parent, else this checkout."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "checks").is_dir() and (folder / "targets.yaml").is_file():
+            return folder
+    return Path(__file__).resolve().parents[2]
+
+
+def fail_usage(message: str) -> None:
+    click.echo(f"cloudflow-checks: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def new_run_dir(reports: Path) -> Path:
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    run_dir = reports / run_id
+    run_dir.mkdir(parents=True)
+    latest = reports / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_id)
+    return run_dir
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cloudflow-checks")
+def main() -> None:
+    """CloudFlow Check & Chaos Suite: does CloudFlow still do what its guide promises?"""
+
+
+@main.command()
+@click.option("--target", default=lambda: os.environ.get("CLOUDFLOW_TARGET", "local"), show_default="local",
+              help="target name from targets.yaml")
+@click.option("--targets-file", default=None, help="targets file (default: ./targets.yaml)")
+@click.option("--profile", default="smoke", show_default=True, help="smoke | gate | full")
+@click.option("--workers", default="auto", show_default=True, help="pytest-xdist workers (0: no xdist)")
+@click.option("--fail-on", default="SEV-2", show_default=True,
+              type=click.Choice(["SEV-1", "SEV-2", "SEV-3", "SEV-4"]),
+              help="the gate fails on a failure of this severity or worse")
+@click.option("--reports", "reports_dir", default=None, help="reports folder (default: ./reports)")
+@click.option("--allow-production", is_flag=True, help="allow destructive checks on a production target")
+@click.option("-k", "keyword", default=None, help="only checks matching this pytest -k expression")
+def run(target, targets_file, profile, workers, fail_on, reports_dir, allow_production, keyword):
+    """Run the checks of a profile against a target; write reports/<run-id>/."""
+    from . import targets as targets_module
+
+    if profile not in PROFILES:
+        fail_usage(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    root = project_root()
+    started = False
+    try:
+        resolved, started = targets_module.resolve(target, targets_file)
+        targets_module.check_reachable(resolved)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+    try:
+        reports = Path(reports_dir) if reports_dir else root / "reports"
+        run_dir = new_run_dir(reports)
+        prof = PROFILES[profile]
+        args = [sys.executable, "-m", "pytest", *[str(root / p) for p in prof.paths],
+                "--rootdir", str(root), "-p", "no:cacheprovider", "-q", "-rfEs",
+                "--target", target, "--cf-run-dir", str(run_dir), "--cf-profile", profile,
+                "--cf-fail-on", fail_on, "--junitxml", str(run_dir / "junit.xml"),
+                "--alluredir", str(run_dir / "allure-results")]
+        if targets_file:
+            args += ["--targets-file", targets_file]
+        if prof.markexpr:
+            args += ["-m", prof.markexpr]
+        if keyword:
+            args += ["-k", keyword]
+        if workers not in ("0", 0):
+            args += ["-n", str(workers), "--dist", "loadgroup"]
+        if allow_production:
+            args.append("--allow-production")
+        click.echo(f"run {run_dir.name}: profile {profile} against {target} ({resolved.base_url})")
+        code = subprocess.call(args, cwd=root)
+        sys.exit(_exit_status(code, run_dir))
+    finally:
+        if started:
+            from . import stack
+            stack.down(resolved.state_dir)
+
+
+def _exit_status(pytest_code: int, run_dir: Path) -> int:
+    summary_file = run_dir / "summary.json"
+    if pytest_code == 5:
+        click.echo("cloudflow-checks: no checks were collected for this profile", err=True)
+        return EXIT_USAGE
+    if pytest_code in (2, 3, 4) or not summary_file.is_file():
+        click.echo(f"cloudflow-checks: pytest stopped with status {pytest_code}; see {run_dir}", err=True)
+        return EXIT_USAGE
+    summary = json.loads(summary_file.read_text())
+    verdict = summary["verdict"]
+    click.echo(f"gate {verdict['gate']}: {verdict['checks']['passed']} passed, "
+               f"{verdict['checks']['failed']} failed, {verdict['checks']['skipped']} skipped; "
+               f"worst failing severity {verdict['worst_severity'] or 'none'}")
+    click.echo(f"reports: {run_dir}/summary.md")
+    return EXIT_GATE_FAILED if verdict["gate"] == "fail" else EXIT_OK
+
+
+def _add_subcommands() -> None:
+    """Subcommands that live in their own modules (each owns its area)."""
+    try:
+        from .stack.cli import twin
+        main.add_command(twin)
+    except ImportError:
+        pass
+
+
+_add_subcommands()
