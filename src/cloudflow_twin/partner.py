@@ -95,6 +95,7 @@ def run(host: str = "127.0.0.1", port: int = 8090) -> None:
 
     from cloudflow_twin import logs
 
+    logs.configure("partner")  # TWIN_STATE_DIR/logs/partner.log (stderr when unset)
     log = logs.get_logger("partner")
     log.info(f"partner API stub listening on {host}:{port}")
     uvicorn.run(create_app(log), host=host, port=port, log_config=None, access_log=False)

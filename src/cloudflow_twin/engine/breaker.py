@@ -15,7 +15,6 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from . import store
-from .runtime import BREAKER_THRESHOLD, BREAKER_TIMEOUT_MS
 
 CALL, TRIAL, REJECT = "call", "trial", "reject"
 
@@ -27,12 +26,12 @@ class BreakerConfig:
     timeout_ms: int
 
     @classmethod
-    def from_step(cls, spec: dict) -> "BreakerConfig":
+    def from_step(cls, spec: dict, settings) -> "BreakerConfig":
         cb = spec.get("circuit_breaker") or {}
         # opt-in, as the guide's "Add circuit breaker" says; the numbers default as documented
         return cls(enabled=bool(cb) and cb.get("enabled", True) is not False,
-                   threshold=max(1, int(cb.get("threshold", BREAKER_THRESHOLD))),
-                   timeout_ms=int(cb.get("timeout_ms", BREAKER_TIMEOUT_MS)))
+                   threshold=max(1, int(cb.get("threshold", settings.breaker_threshold))),
+                   timeout_ms=int(cb.get("timeout_ms", settings.breaker_timeout_ms)))
 
 
 async def _locked_row(cur, workflow_id: str, step: str) -> dict:
@@ -99,11 +98,11 @@ async def cached(rt, state, step: str, ttl_s: float):
     """The last successful response if younger than ttl_s (twin time), else None."""
     async def read():
         async with rt.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT cached_data, cached_at FROM circuit_breakers "
-                "WHERE workflow_id = %s AND step = %s", (state.workflow_id, step))
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute("SELECT cached_data, cached_at FROM circuit_breakers "
+                              "WHERE workflow_id = %s AND step = %s", (state.workflow_id, step))
             return await cur.fetchone()
     row = await store.persist(rt, read, ids=state.ids)
-    if not row or row[1] is None or rt.now() - row[1] > ttl_s:
+    if not row or row["cached_at"] is None or rt.now() - row["cached_at"] > ttl_s:
         return None
-    return {"data": row[0], "cached_at": row[1]}
+    return {"data": row["cached_data"], "cached_at": row["cached_at"]}

@@ -6,7 +6,6 @@ from fractions import Fraction
 
 from .context import StepContext
 from .errors import StepFailure
-from .runtime import CONTEXT_CLEANUP_AT, CONTEXT_MAX_MB
 
 DEFAULT_ERROR_THRESHOLD = 5
 MAX_CHECKPOINTS = 1000      # a tiny interval must not flood the step row
@@ -90,20 +89,22 @@ async def run_context_grow(ctx: StepContext) -> dict:
     mb = float(ctx.spec.get("mb_per_step", 10))
     steps = max(0, min(int(ctx.spec.get("steps", 1)), MAX_GROW_STEPS))
     unbounded = ctx.rt.fault("context_unbounded")
+    max_mb = ctx.rt.settings.context_max_size_mb
+    cleanup_at = ctx.rt.settings.context_cleanup_threshold
     # sizes are accounted, not allocated: the output is what the suite observes, and a real
     # 100 MB per execution would starve the shared machine
     size, cleanups, persisted = ctx.state.context_mb, 0, 0.0
     peak = size
     for _ in range(steps):
         if not unbounded:
-            if mb > CONTEXT_MAX_MB:
+            if mb > max_mb:
                 raise StepFailure("CONTEXT_LIMIT", f"ContextSizeError: context entry of {mb:g} MB "
-                                  f"exceeds workflow.context.max_size_mb {CONTEXT_MAX_MB}")
-            if size + mb > CONTEXT_CLEANUP_AT * CONTEXT_MAX_MB:
+                                  f"exceeds workflow.context.max_size_mb {max_mb}")
+            if size + mb > cleanup_at * max_mb:
                 persisted += size   # cleanup: older context goes to disk
                 size, cleanups = 0.0, cleanups + 1
         size += mb
         peak = max(peak, size)
     ctx.state.context_mb = size
     return {"peak_mb": peak, "final_mb": size, "cleanups": cleanups, "persisted_mb": persisted,
-            "max_size_mb": CONTEXT_MAX_MB, "cleanup_threshold": CONTEXT_CLEANUP_AT}
+            "max_size_mb": max_mb, "cleanup_threshold": cleanup_at}

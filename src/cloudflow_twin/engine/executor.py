@@ -27,7 +27,7 @@ def _retry_lines(rt, step: str, k: int, retries: int, error: str, delay_ms: int)
 
 async def run_step(rt, state: ExecState, step: StepRec) -> str | None:
     """Run a step with its retry policy. Returns None on success, else the execution's status."""
-    policy = effective_policy(state.retry_policy, step.definition, rt.fault)
+    policy = effective_policy(rt.retry_defaults(), state.retry_policy, step.definition, rt.fault)
     run = executor_for(step.definition.get("type"))
     attempt, delay_ms = 1, 0
     while True:

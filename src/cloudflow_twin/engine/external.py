@@ -6,7 +6,6 @@ import httpx
 from . import breaker
 from .context import StepContext
 from .errors import StepFailure
-from .runtime import CACHE_TTL_S
 
 
 def _network_reason(exc: httpx.HTTPError) -> str:
@@ -37,7 +36,7 @@ async def _call(ctx: StepContext, url: str):
 async def run_external_api(ctx: StepContext) -> dict:
     rt, spec, name = ctx.rt, ctx.spec, ctx.step.name
     url = rt.partner_url.rstrip("/") + "/" + str(spec.get("path") or "/v1/data").lstrip("/")
-    cfg = breaker.BreakerConfig.from_step(spec)
+    cfg = breaker.BreakerConfig.from_step(spec, rt.settings)
     decision = await breaker.acquire(rt, ctx.state, name, cfg)
     if decision == breaker.REJECT:
         # not in the retry list: retrying against an open breaker only burns the backoff
@@ -55,9 +54,9 @@ async def run_external_api(ctx: StepContext) -> dict:
             return {"status_code": status, "data": body, "circuit_breaker": breaker_state,
                     "trial": decision == breaker.TRIAL}
     fallback = spec.get("fallback") or {}
-    if fallback and fallback.get("action", "use_cached_data") == "use_cached_data" \
+    if fallback and fallback.get("action", rt.settings.breaker_fallback) == "use_cached_data" \
             and not rt.fault("no_fallback"):
-        hit = await breaker.cached(rt, ctx.state, name, float(fallback.get("cache_ttl", CACHE_TTL_S)))
+        hit = await breaker.cached(rt, ctx.state, name, float(fallback.get("cache_ttl", rt.settings.breaker_cache_ttl_s)))
         if hit is not None:
             rt.log.warn(f"step {name} using cached data: {failure.message}", step=name,
                         **ctx.state.ids)

@@ -30,3 +30,7 @@ def register_all() -> None:
 
     for name, (behaviour, description) in ENGINE_FAULTS.items():
         faults.register(name, behaviour, description)
+
+
+# at import: `cloudflow_twin.faults.load_all()` (the API's listing) imports this module
+register_all()

@@ -2,50 +2,36 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
 import signal
-from pathlib import Path
+import sys
 
-from . import faults as engine_faults
+from . import faults as engine_faults  # noqa: F401  (registers the engine's fault switches)
 from .runtime import Runtime
 from .scheduler import serve
 
-POOL_MIN, POOL_MAX = 2, 20   # the engine holds connections only briefly per write
+POOL_MIN, POOL_MAX = 2, 20   # the engine holds a connection only for the length of one write
 MAX_CONCURRENT_EXECUTIONS = 50
 
 
-def _setting(cfg, attr: str, env: str) -> str:
-    value = getattr(cfg, attr, None) or os.environ.get(env)
-    if not value:
-        raise SystemExit(f"cloudflow-twin engine: {env} is required")
-    return str(value)
+async def build_runtime(cfg) -> Runtime:
+    from cloudflow_twin import control, db, faults, logs
 
+    pool = db.create_pool(cfg, min_size=POOL_MIN, max_size=POOL_MAX, name="engine")
+    await pool.open(wait=False)  # not waiting: a database outage at start-up is survivable
 
-async def build_runtime() -> Runtime:
-    from cloudflow_twin import control, db, faults, logs, settings
+    async def schema_ready() -> bool:
+        return not await db.migrations_pending(cfg.database_url)
 
-    engine_faults.register_all()
-    cfg = settings.load()
-    pool = db.create_pool(cfg, min_size=POOL_MIN, max_size=POOL_MAX)
-    if inspect.isawaitable(pool):
-        pool = await pool
-    if getattr(pool, "closed", False):  # not opened by create_pool: open without waiting,
-        await pool.open(wait=False)     # so a database outage at start-up is survivable
     return Runtime(
-        pool=pool,
-        partner_url=_setting(cfg, "partner_url", "TWIN_PARTNER_URL"),
-        state_dir=Path(_setting(cfg, "state_dir", "TWIN_STATE_DIR")),
-        now=control.twin_now,
-        fault=faults.is_on,
-        log=logs.get_logger("engine"),
-        webhook_log=logs.get_logger("webhooks"),
-        max_concurrency=MAX_CONCURRENT_EXECUTIONS,
+        settings=cfg, pool=pool, partner_url=cfg.partner_url, state_dir=cfg.state_dir,
+        now=control.twin_now, fault=faults.is_on,
+        log=logs.get_logger("engine"), webhook_log=logs.get_logger("webhooks"),
+        schema_ready=schema_ready, max_concurrency=MAX_CONCURRENT_EXECUTIONS,
     )
 
 
-async def _main() -> None:
-    rt = await build_runtime()
+async def _main(cfg) -> None:
+    rt = await build_runtime(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,4 +45,13 @@ async def _main() -> None:
 
 
 def run() -> None:
-    asyncio.run(_main())
+    from cloudflow_twin import control, logs, settings
+
+    try:
+        cfg = settings.load().require("database_url", "partner_url", "state_dir")
+    except settings.ConfigError as exc:  # one clear line, exit status 2 (house rule 9)
+        print(f"cloudflow-twin engine: {exc}", file=sys.stderr)
+        sys.exit(2)
+    control.init(cfg.state_dir, cfg.faults_at_start)
+    logs.configure("engine", cfg.state_dir)
+    asyncio.run(_main(cfg))

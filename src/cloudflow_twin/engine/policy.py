@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .runtime import RETRY_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -25,13 +24,13 @@ class RetryPolicy:
         return self.enabled and (any_error or code in self.retry_on_errors)
 
 
-def effective_policy(workflow_policy: dict | None, step: dict, fault) -> RetryPolicy:
+def effective_policy(defaults: dict, workflow_policy: dict | None, step: dict, fault) -> RetryPolicy:
     """Defaults, overridden by the workflow's policy, overridden by the step's own."""
-    merged = dict(RETRY_DEFAULTS)
+    merged = dict(defaults)
     merged.update({k: v for k, v in (workflow_policy or {}).items() if v is not None})
     merged.update({k: v for k, v in (step.get("retry_policy") or {}).items() if v is not None})
     retries = int(merged["max_attempts"])
-    if fault("retries_two") and retries == RETRY_DEFAULTS["max_attempts"]:
+    if fault("retries_two") and retries == defaults["max_attempts"]:
         retries = 2  # breaks only the documented default (WF-04), custom counts stay honoured
     enabled = step.get("retry_enabled", True) is not False and not fault("no_retry")
     errors = merged["retry_on_errors"]

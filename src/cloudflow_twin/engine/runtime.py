@@ -8,44 +8,37 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import httpx
 
-# the documented engine defaults (README "Documented settings")
-WORKFLOW_TIMEOUT_S = 3600
-RETRY_DEFAULTS = {
-    "max_attempts": 3,
-    "initial_delay_ms": 1000,
-    "backoff_multiplier": 2,
-    "max_delay_ms": 60000,
-    "retry_on_errors": ["NETWORK_ERROR", "TIMEOUT", "RATE_LIMIT", "EXTERNAL_API_ERROR"],
-}
-BREAKER_THRESHOLD = 5
-BREAKER_TIMEOUT_MS = 30000
-CACHE_TTL_S = 3600
-CONTEXT_MAX_MB = 100
-CONTEXT_CLEANUP_AT = 0.8
-PARTNER_TIMEOUT_S = 10.0
 
 
 @dataclass
 class Runtime:
-    pool: Any                              # psycopg_pool.AsyncConnectionPool
+    settings: Any                          # cloudflow_twin.settings.Settings (documented defaults)
+    pool: Any                              # cloudflow_twin.db.TwinPool
     partner_url: str
     state_dir: Path
     now: Callable[[], float]               # twin time (epoch seconds)
     fault: Callable[[str], bool]           # is a fault switch on?
     log: Any                               # logger: .info/.warn/.error(msg, **fields)
     webhook_log: Any
+    schema_ready: Callable[[], Awaitable[bool]] | None = None  # migrations applied?
     http: httpx.AsyncClient | None = None  # partner calls; created lazily in the loop
     webhook_queue: asyncio.Queue | None = None
     owned: set[str] = field(default_factory=set)  # execution ids this process is running
     max_concurrency: int = 50
 
+    def retry_defaults(self) -> dict:
+        s = self.settings
+        return {"max_attempts": s.retry_max_attempts, "initial_delay_ms": s.retry_initial_delay_ms,
+                "backoff_multiplier": s.retry_backoff_multiplier,
+                "max_delay_ms": s.retry_max_delay_ms, "retry_on_errors": list(s.retry_on_errors)}
+
     def partner_client(self) -> httpx.AsyncClient:
         if self.http is None:
-            self.http = httpx.AsyncClient(timeout=PARTNER_TIMEOUT_S)
+            self.http = httpx.AsyncClient(timeout=self.settings.partner_timeout_s)
         return self.http
 
     async def aclose(self) -> None:

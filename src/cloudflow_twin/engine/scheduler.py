@@ -23,6 +23,10 @@ OUTAGE_BACKOFF_MAX_S = 5.0
 SHUTDOWN_REQUEUE_S = 5.0
 
 
+class SchemaPending(Exception):
+    """The API has not applied every migration yet; the engine waits (README "Processes")."""
+
+
 def write_heartbeat(state_dir) -> None:
     """Epoch seconds (real time: liveness, not twin reasoning), replaced atomically."""
     path = os.path.join(state_dir, "engine.heartbeat")
@@ -64,6 +68,8 @@ class Scheduler:
     async def tick(self) -> None:
         """One pass: start-up recovery once, periodic sweep, claim into free slots."""
         rt = self.rt
+        if not self.started and rt.schema_ready is not None and not await rt.schema_ready():
+            raise SchemaPending()
         if not self.started:
             for exec_id in await store.sweep_overdue(rt):
                 rt.log.warn(f"execution {exec_id} was stranded past its timeout: TIMEOUT",
@@ -90,7 +96,7 @@ class Scheduler:
         while not stop.is_set():
             try:
                 await self.tick()
-            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+            except (SchemaPending, psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
                 if not self.waiting_schema:  # the API applies migrations; the engine waits
                     rt.log.info("waiting for database migrations")
                     self.waiting_schema = True

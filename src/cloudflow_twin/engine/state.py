@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .runtime import WORKFLOW_TIMEOUT_S
 
 TERMINAL = ("SUCCESS", "FAILED", "FAILED_AFTER_RETRIES", "TIMEOUT")
 
@@ -50,7 +49,7 @@ class ExecState:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, execution: dict, workflow: dict) -> "ExecState":
+    def from_rows(cls, execution: dict, workflow: dict, default_timeout_s: int) -> "ExecState":
         steps = [
             StepRec(position=i, name=str(s.get("name") or f"step_{i + 1}"), definition=s)
             for i, s in enumerate(workflow.get("steps") or [])
@@ -59,7 +58,7 @@ class ExecState:
             id=execution["id"], workflow_id=execution["workflow_id"],
             workspace_id=execution["workspace_id"], correlation_id=execution["correlation_id"],
             input=execution.get("input") or {},
-            timeout_s=int(workflow.get("timeout_s") or WORKFLOW_TIMEOUT_S),
+            timeout_s=int(workflow.get("timeout_s") or default_timeout_s),
             retry_policy=workflow.get("retry_policy") or {},
             started_at=float(execution["started_at"]), steps=steps,
         )

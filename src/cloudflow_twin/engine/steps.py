@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 
 import psycopg
-from psycopg_pool import PoolTimeout
+from psycopg.rows import dict_row
+
+from cloudflow_twin.db import DatabaseUnavailable
 
 from . import data_steps, external
 from .context import StepContext
 from .errors import StepFailure
 
-DB_STEP_ACQUIRE_S = 5.0   # documented acquire timeout 5000 ms
 DB_STEP_MAX_ROWS = 100
 
 
@@ -39,19 +40,20 @@ async def run_flaky(ctx: StepContext) -> dict:
 async def run_db_query(ctx: StepContext) -> dict:
     sql = str(ctx.spec.get("sql") or "select 1")
     try:
-        async with ctx.rt.pool.connection(timeout=DB_STEP_ACQUIRE_S) as conn:
-            cur = await conn.execute(sql)
+        async with ctx.rt.pool.connection() as conn:  # the documented 5000 ms acquire timeout
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql)
             rows = await cur.fetchall() if cur.description else []
             rowcount = cur.rowcount
-    except PoolTimeout:
-        raise StepFailure("TIMEOUT", "DatabaseError: could not obtain connection from pool "
-                                     f"within {int(DB_STEP_ACQUIRE_S * 1000)}ms")
+    except DatabaseUnavailable as exc:  # pool exhausted -> TIMEOUT, unreachable -> NETWORK_ERROR
+        code = "TIMEOUT" if exc.kind == "pool_exhausted" else "NETWORK_ERROR"
+        raise StepFailure(code, f"DatabaseError: {exc.message}")
     except (psycopg.OperationalError, psycopg.InterfaceError):
         raise StepFailure("NETWORK_ERROR", "DatabaseError: database server unreachable")
     except psycopg.Error as exc:  # bad SQL is not transient: not in the retry list
         raise StepFailure("DATABASE_ERROR", f"DatabaseError: {str(exc).strip()}")
     # values such as Decimal or datetime become text so the output stays JSON
-    rows = json.loads(json.dumps([list(r) for r in rows[:DB_STEP_MAX_ROWS]], default=str))
+    rows = json.loads(json.dumps(rows[:DB_STEP_MAX_ROWS], default=str))
     return {"rows": rows, "rowcount": rowcount}
 
 

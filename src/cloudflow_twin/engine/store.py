@@ -14,9 +14,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from cloudflow_twin.db import DatabaseUnavailable
+
 from .state import ExecState, StepRec, timeout_message
 
-DB_DOWN = (psycopg.OperationalError, psycopg.InterfaceError)  # PoolTimeout is an OperationalError
+# the shared pool turns pool timeouts and broken links into DatabaseUnavailable; a raw
+# OperationalError can still surface from a connection that was fine when acquired
+DB_DOWN = (DatabaseUnavailable, psycopg.OperationalError, psycopg.InterfaceError)
 PERSIST_GIVE_UP_S = 900.0
 _ALNUM = string.ascii_lowercase + string.digits
 
@@ -72,7 +76,7 @@ async def claim(rt, limit: int) -> list[ExecState]:
                 "SELECT id, timeout_s, retry_policy, steps FROM workflows WHERE id = ANY(%s)",
                 ([e["workflow_id"] for e in executions],))
             workflows = {w["id"]: w for w in await cur.fetchall()}
-            states = [ExecState.from_rows(e, workflows[e["workflow_id"]]) for e in executions]
+            states = [ExecState.from_rows(e, workflows[e["workflow_id"]], rt.settings.workflow_timeout_s) for e in executions]
             ids = [s.id for s in states]
             # a re-queued orphan starts over: drop the rows of its earlier run
             await cur.execute("DELETE FROM execution_steps WHERE execution_id = ANY(%s)", (ids,))
@@ -205,7 +209,8 @@ async def _timeout_rows(cur, rt, exec_id: str, timeout_s: int, now: float) -> No
 async def requeue_orphans(rt) -> list[str]:
     """At start-up, RUNNING executions within their deadline belong to a dead engine: rerun them."""
     async with rt.pool.connection() as conn:
-        cur = await conn.execute(
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
             "UPDATE executions SET status = 'PENDING' WHERE status = 'RUNNING' "
             "AND NOT (id = ANY(%s)) RETURNING id", (list(rt.owned),))
-        return [r[0] for r in await cur.fetchall()]
+        return [r["id"] for r in await cur.fetchall()]
