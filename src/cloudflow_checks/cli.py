@@ -120,6 +120,41 @@ def _exit_status(pytest_code: int, run_dir: Path) -> int:
     return EXIT_GATE_FAILED if verdict["gate"] == "fail" else EXIT_OK
 
 
+@main.command()
+@click.option("--scope", "scopes", multiple=True, default=None,
+              help="catalogue scopes that must be covered (default: synthetic, chaos, kubernetes)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def coverage(scopes, as_json):
+    """Print the behaviour catalogue with the checks covering each ID and its last status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import coverage as cov
+    from .spec import load
+
+    root = project_root()
+    scopes = tuple(scopes) or cov.CHECK_SCOPES
+    spec = load()
+    table_rows = list(cov.rows(spec, cov.collect(root), cov.last_statuses(root / "reports"), scopes))
+    uncovered = [r["id"] for r in table_rows if r["in_scope"] and not r["checks"]]
+    if as_json:
+        click.echo(json.dumps({"rows": table_rows, "uncovered": uncovered}, indent=2))
+    else:
+        table = Table(title=f"CloudFlow {spec.guide_version} behaviour catalogue")
+        for column in ("ID", "Title", "Guide section", "Checks", "Last status"):
+            table.add_column(column, overflow="fold")
+        for r in table_rows:
+            count = str(len(r["checks"])) if r["in_scope"] else f"{len(r['checks'])} ({r['scope']})"
+            style = "red" if r["id"] in uncovered else None
+            table.add_row(r["id"], r["title"], r["guide"], count, r["last_status"], style=style)
+        Console(width=200).print(table)
+        covered = sum(1 for r in table_rows if r["in_scope"] and r["checks"])
+        in_scope = sum(1 for r in table_rows if r["in_scope"])
+        click.echo(f"{covered} of {in_scope} in-scope behaviours covered"
+                   + (f"; uncovered: {', '.join(uncovered)}" if uncovered else ""))
+    sys.exit(1 if uncovered else 0)
+
+
 def _add_subcommands() -> None:
     """Subcommands that live in their own modules (each owns its area)."""
     try:

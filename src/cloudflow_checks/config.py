@@ -23,6 +23,7 @@ CAPABILITIES = frozenset({
     "kubernetes",       # cluster checks and pod chaos
     "logs",             # read the target's logs
     "partner_control",  # make the partner API fail on demand
+    "webhook_receiver", # the target can reach a receiver the suite runs on this machine
 })
 DEFAULT_TARGETS_FILE = "targets.yaml"
 

@@ -12,9 +12,10 @@ from . import accounts
 from . import spec as spec_module
 from .client import CloudFlowClient, PartnerControl, TwinControl
 from .clock import Clock, TargetLock
+from .logsource import FileLogSource
 
 __all__ = ["spec", "cf_target", "api", "platform_admin", "workspace_factory", "workspace",
-           "control", "clock", "partner", "target_clock_now", "exclusive_target", "_cloudflow_labels_and_clock_guard"]
+           "control", "clock", "partner", "target_clock_now", "exclusive_target", "logs", "_cloudflow_labels_and_clock_guard"]
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +110,23 @@ def target_clock_now(cf_target, request):
 
 
 @pytest.fixture
-def partner(cf_target):
-    """The partner-API stub's control (capability partner_control)."""
+def logs(cf_target):
+    """The target's logs from this point on (capability logs)."""
+    if not cf_target.has("logs"):
+        pytest.skip(f"target {cf_target.name} lacks capability logs")
+    if cf_target.log_source == "kubernetes":
+        pytest.skip("reading logs through the Kubernetes API is not wired into the checks yet")
+    source = FileLogSource(cf_target.log_files)
+    source.mark()
+    return source
+
+
+@pytest.fixture
+def partner(cf_target, request):
+    """The partner-API stub's control (capability partner_control); one check at a time uses it."""
     if not cf_target.has("partner_control"):
         pytest.skip(f"target {cf_target.name} lacks capability partner_control")
+    request.getfixturevalue("exclusive_target")
     ctl = PartnerControl(cf_target.partner_control_url)
     yield ctl
     ctl.set_mode(200)
@@ -135,7 +149,7 @@ def _cloudflow_labels_and_clock_guard(request):
         allure.dynamic.story(bid)
         allure.dynamic.tag(spec[bid].severity)
     allure.dynamic.severity(_ALLURE_SEVERITY[min(spec[b].severity for b in ids)])
-    if "clock" in request.fixturenames or "exclusive_target" in request.fixturenames:
+    if {"clock", "exclusive_target", "partner"} & set(request.fixturenames):
         yield  # takes the lock exclusively itself
         return
     target = _target(request.config)

@@ -10,7 +10,8 @@ from .config import ConfigError, Credentials, Target, TargetConfig, find_targets
     resolve_remote, select
 
 LOCAL_CAPABILITIES = frozenset({"provisioning", "signing_key", "clock_control", "fault_switches",
-                                "toxiproxy", "logs", "partner_control"})
+                                "toxiproxy", "logs", "partner_control",
+                                "webhook_receiver"})
 
 
 def state_dir() -> Path:
