@@ -90,7 +90,7 @@ def test_event_buffer_bounded_drop_oldest(workspace, spec, exclusive_target):
     """Event Stream Buffers: max_size 10000, overflow_strategy drop_oldest."""
     values = spec["MEM-02"]
     client = workspace.as_role("admin")
-    json_of(client.emit_events(values["max_size"] + 50))
+    json_of(client.emit_events(values["max_size"] + 50), 202)
     buffer = json_of(client.event_buffer())
     assert buffer["max_size"] == values["max_size"]
     assert buffer["overflow_strategy"] == values["overflow_strategy"]

@@ -155,6 +155,44 @@ def coverage(scopes, as_json):
     sys.exit(1 if uncovered else 0)
 
 
+@main.command()
+@click.option("--fault", "only", multiple=True, help="only these faults (repeatable)")
+@click.option("--reports", "reports_dir", default=None, help="reports folder (default: ./reports)")
+def selftest(only, reports_dir):
+    """Turn each of the twin's seeded faults on in turn and show which checks catch it."""
+    from . import selftest as selftest_module
+    from . import stack
+    from . import targets as targets_module
+    from .client import TwinControl
+
+    root = project_root()
+    try:
+        resolved, started = targets_module.resolve("local")
+    except ConfigError as exc:
+        fail_usage(str(exc))
+    try:
+        control = TwinControl(resolved.control_url, resolved.control_token)
+        known = {f["name"] for f in control.faults()}
+        unknown = set(only) - known
+        if unknown:
+            fail_usage(f"unknown faults {sorted(unknown)}; see: cloudflow-checks twin faults")
+        out_dir = new_run_dir(Path(reports_dir) if reports_dir else root / "reports")
+
+        def restart(faults: list[str]) -> None:
+            stack.down(resolved.state_dir)
+            stack.ensure_up(resolved.state_dir, faults=tuple(faults))
+
+        matrix = selftest_module.run(root, out_dir, control, only=list(only) or None,
+                                     baseline_args=["-n", "auto"], restart=restart, progress=click.echo)
+        click.echo(matrix.headline())
+        click.echo(f"detection matrix: {out_dir}/selftest.md")
+        ok = matrix.detected == len(matrix.rows) and not matrix.false_alarms
+        sys.exit(EXIT_OK if ok else EXIT_GATE_FAILED)
+    finally:
+        if started:
+            stack.down(resolved.state_dir)
+
+
 def _add_subcommands() -> None:
     """Subcommands that live in their own modules (each owns its area)."""
     try:

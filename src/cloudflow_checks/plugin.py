@@ -34,6 +34,8 @@ def pytest_addoption(parser):
     group.addoption("--cf-profile", default="custom", help="profile name recorded in the summary")
     group.addoption("--cf-fail-on", default="SEV-2", choices=spec_module.SEVERITIES,
                     help="the gate fails on failures of this severity or worse (default SEV-2)")
+    group.addoption("--cf-behaviour", action="append", default=[], metavar="ID",
+                    help="run only checks that verify this behaviour ID (repeatable)")
     group.addoption("--allow-production", action="store_true",
                     help="allow chaos and load against a target marked production")
 
@@ -122,6 +124,14 @@ def pytest_collection_modifyitems(session, config, items):
                 problems.append(f"{item.nodeid}: unknown capabilities {sorted(bad)}")
     if problems:
         raise pytest.UsageError("cloudflow: " + "; ".join(problems))
+    wanted = set(config.getoption("cf_behaviour"))
+    if wanted:
+        unknown = wanted - set(spec.behaviours)
+        if unknown:
+            raise pytest.UsageError(f"cloudflow: unknown behaviour IDs {sorted(unknown)}")
+        keep = [item for item in items if wanted & set(_behaviours(item))]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
     # Chaos and load go to one xdist worker each, in file order: they share the target's faults.
     for item in items:
         if any(m.name == "destructive" for m in item.iter_markers()):
