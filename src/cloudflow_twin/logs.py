@@ -8,6 +8,7 @@ Fault switches LOG-01 `logs_plaintext` and LOG-02 `no_correlation_id` are honour
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import os
@@ -17,7 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import control, faults
+from . import control
 
 CONTEXT_KEYS = ("workspace_id", "workflow_id", "execution_id")
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
@@ -39,7 +40,7 @@ def configure(process: str, state_dir: Path | str | None = None) -> Path | None:
         return None
     path = Path(state_dir) / "logs" / f"{process}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _file = open(path, "a", buffering=1, encoding="utf-8")
+    _file = open(path, "a", buffering=1 << 16, encoding="utf-8")
     return path
 
 
@@ -47,10 +48,15 @@ def log_path(process: str, state_dir: Path | str) -> Path:
     return Path(state_dir) / "logs" / f"{process}.log"
 
 
+_ts_cache = [None, ""]
+
+
 def format_ts(epoch: float) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-01-24T10:30:00.123Z."""
     whole = int(epoch)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((epoch - whole) * 1000):03d}Z"
+    if _ts_cache[0] != whole:
+        _ts_cache[0], _ts_cache[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_ts_cache[1]}.{int((epoch - whole) * 1000):03d}Z"
 
 
 @contextmanager
@@ -79,15 +85,16 @@ def emit(level: str, component: str, message: str, **fields) -> None:
                 ctx[key] = value
     record = {"timestamp": format_ts(control.twin_now()), "level": level, "component": component,
               "message": message}
+    active = control.enabled_faults()
     corr = fields.pop("correlation_id", None) or correlation_id.get()
-    if corr and not faults.is_on("no_correlation_id"):
+    if corr and "no_correlation_id" not in active:
         record["correlation_id"] = corr
     if ctx:
         record["context"] = ctx
         if "workflow_id" in ctx:
             record["workflow_id"] = ctx["workflow_id"]
     record.update({k: v for k, v in fields.items() if v is not None})
-    if faults.is_on("logs_plaintext"):
+    if "logs_plaintext" in active:
         extras = " ".join(f"{k}={v}" for k, v in record.items()
                           if k not in ("timestamp", "level", "component", "message"))
         line = f"{record['timestamp']} {level} [{component}] {message} {extras}".rstrip() + "\n"
@@ -99,6 +106,42 @@ def emit(level: str, component: str, message: str, **fields) -> None:
             out.write(line)
         except (OSError, ValueError):
             pass  # logging must never break a request
+    _schedule_flush(out)
+
+
+_flush_pending_since = 0.0  # monotonic time a batched flush was scheduled; 0 when none
+
+
+def _flush(out) -> None:
+    global _flush_pending_since
+    _flush_pending_since = 0.0
+    with _lock:
+        try:
+            out.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _schedule_flush(out) -> None:
+    """Flush at once outside an event loop; inside one, batch the lines of the next ~20 ms
+    into one write (many 429 log lines under load would otherwise cost a syscall each).
+    A scheduled flush that never ran (its loop stopped) is replaced after 0.5 s."""
+    global _flush_pending_since
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _flush(out)
+        return
+    now = time.monotonic()
+    if _flush_pending_since and now - _flush_pending_since < 0.5:
+        return
+    _flush_pending_since = now
+    loop.call_later(0.02, _flush, out)
+
+
+def flush() -> None:
+    """Write out buffered lines now (call before a process exits)."""
+    _flush(_file or sys.stderr)
 
 
 class Logger:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import faults
+from . import control
 
 
 @dataclass
@@ -51,8 +51,8 @@ class RateLimiter:
     def reset(self) -> None:
         self._counters.clear()
 
-    def _windows(self, now: float) -> tuple[int, float, int, float]:
-        minute_len = 30 if faults.is_on("window_edge_double_burst") else 60
+    def _windows(self, now: float, active: frozenset = frozenset()) -> tuple[int, float, int, float]:
+        minute_len = 30 if "window_edge_double_burst" in active else 60
         m = int(now // minute_len)
         h = int(now // 3600)
         return m, (m + 1) * minute_len, h, (h + 1) * 3600.0
@@ -70,27 +70,28 @@ class RateLimiter:
     def hit(self, ws: str, now: float, cost: int = 1) -> Decision:
         """Count one request (cost) unless over a limit; the decision carries header values."""
         lim = self.limits[ws]
-        m, m_end, h, h_end = self._windows(now)
+        active = control.enabled_faults()  # one snapshot: this is the hot path
+        m, m_end, h, h_end = self._windows(now, active)
         c = self._counter(ws, m, h)
-        slack = 1 if faults.is_on("limit_off_by_one") else 0
+        slack = 1 if "limit_off_by_one" in active else 0
         reset = int(math.ceil(m_end))
         if c[1] + cost > lim.per_minute + slack:
             return Decision(False, lim.per_minute, 0, reset, max(1, math.ceil(m_end - now)), "minute")
-        if c[3] + cost > lim.per_hour + slack and not faults.is_on("hourly_limit_ignored"):
+        if c[3] + cost > lim.per_hour + slack and "hourly_limit_ignored" not in active:
             return Decision(False, lim.per_minute, 0, reset, max(1, math.ceil(h_end - now)), "hour")
         c[1] += cost
         c[3] += cost
-        remaining = lim.per_minute if faults.is_on("remaining_not_decrementing") else max(0, lim.per_minute - c[1])
+        remaining = lim.per_minute if "remaining_not_decrementing" in active else max(0, lim.per_minute - c[1])
         return Decision(True, lim.per_minute, remaining, reset)
 
     def add(self, ws: str, now: float, extra: int) -> None:
         """Count `extra` more requests without a check (fault batch_counts_each)."""
-        m, _, h, _ = self._windows(now)
+        m, _, h, _ = self._windows(now, control.enabled_faults())
         c = self._counter(ws, m, h)
         c[1] += extra
         c[3] += extra
 
     def usage(self, ws: str, now: float) -> tuple[int, int]:
-        m, _, h, _ = self._windows(now)
+        m, _, h, _ = self._windows(now, control.enabled_faults())
         c = self._counter(ws, m, h)
         return c[1], c[3]

@@ -106,6 +106,7 @@ def create_app(settings) -> FastAPI:
             await state.http.aclose()
             await state.pool.close()
             log.info("api stopped")
+            logs.flush()
 
     app = FastAPI(title="CloudFlow API (twin)", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None)

@@ -22,15 +22,18 @@ _samples: dict[tuple[str, str], deque] = {}
 serialization_time: contextvars.ContextVar[list | None] = contextvars.ContextVar("ser_time", default=None)
 
 
-def observe(method: str, endpoint: str, status: int, total: float, auth: float, db: float, ser: float) -> None:
+def observe(method: str, endpoint: str, status: int, total: float, auth: float, db: float, ser: float,
+            phases: bool = True) -> None:
+    """Record one request; phases=False for requests answered in the middleware (429s under load)."""
     key = (method, endpoint, status)
     child = _request_children.get(key)
     if child is None:
         child = _request_children[key] = REQUEST_MS.labels(method, endpoint, str(status))
     child.observe(total)
     biz = max(0.0, total - auth - db - ser)
-    for phase, value in (("auth", auth), ("db_query", db), ("business_logic", biz), ("serialization", ser)):
-        _phase_children[phase].observe(value)
+    if phases:
+        for phase, value in (("auth", auth), ("db_query", db), ("business_logic", biz), ("serialization", ser)):
+            _phase_children[phase].observe(value)
     store = _samples.get((method, endpoint))
     if store is None:
         store = _samples[(method, endpoint)] = deque(maxlen=5000)

@@ -29,30 +29,34 @@ def needs_auth(path: str) -> bool:
     return path not in _PUBLIC and not path.startswith("/_twin/")
 
 
-def rate_headers(decision, rejected: bool) -> list[tuple[bytes, bytes]]:
-    if not rejected and faults.is_on("headers_missing_on_success"):
+def rate_headers(decision, rejected: bool, active: frozenset) -> list[tuple[bytes, bytes]]:
+    if not rejected and "headers_missing_on_success" in active:
         return []
     return [(b"x-ratelimit-limit", str(decision.limit).encode()),
             (b"x-ratelimit-remaining", str(decision.remaining).encode()),
             (b"x-ratelimit-reset", str(decision.reset).encode())]
 
 
-def too_many_requests(decision, workspace_id: str, tier: str):
-    """The documented 429 (RATE-01) and its log line (LOG-03)."""
-    if faults.is_on("rate_limit_log_wording"):
+def too_many_requests(decision, workspace_id: str, tier: str) -> tuple[list, bytes]:
+    """Headers and body of the documented 429 (RATE-01), and its log line (LOG-03)."""
+    active = control.enabled_faults()
+    if "rate_limit_log_wording" in active:
         rl_log.warn(f"throttled request workspace={workspace_id} tier={tier}", error_type="throttled")
     else:
         rl_log.warn(f"rate_limit_exceeded workspace={workspace_id} tier={tier}",
                     error_type="rate_limit_exceeded", window=decision.blocked_by)
     n = decision.retry_after
-    headers = {}
-    if faults.is_on("retry_after_http_date"):
-        headers["Retry-After"] = email.utils.formatdate(time.time() + n, usegmt=True)
-    elif not faults.is_on("retry_after_missing"):
-        headers["Retry-After"] = str(n)
-    message = ("Too many requests, please slow down." if faults.is_on("rate_limit_wording")
+    headers = rate_headers(decision, True, active)
+    if "retry_after_http_date" in active:
+        headers.append((b"retry-after", email.utils.formatdate(time.time() + n, usegmt=True).encode()))
+    elif "retry_after_missing" not in active:
+        headers.append((b"retry-after", str(n).encode()))
+    message = ("Too many requests, please slow down." if "rate_limit_wording" in active
                else f"API rate limit exceeded. Retry after {n} seconds.")
-    return error_response(429, "rate_limit_exceeded", message, headers)
+    body = json.dumps({"error": "rate_limit_exceeded", "message": message, "status": 429,
+                       "correlation_id": logs.correlation_id.get()}, separators=(",", ":")).encode()
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return headers, body
 
 
 class TwinMiddleware:
@@ -72,6 +76,12 @@ class TwinMiddleware:
             if len(self._endpoints) < 5000:
                 self._endpoints[path] = known
         return known
+
+    async def _send_429(self, send, extra: list, decision, workspace_id: str, tier: str) -> None:
+        """Answer an over-limit request right here: no routing, no database (hot path under load)."""
+        headers, body = too_many_requests(decision, workspace_id, tier)
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -98,6 +108,7 @@ class TwinMiddleware:
             await send(message)
 
         auth_ms = 0.0
+        short_circuit = False
         try:
             scope.setdefault("state", {})
             if needs_auth(path):
@@ -112,10 +123,10 @@ class TwinMiddleware:
                     decision = self.twin.limiter.hit(who.workspace_id, control.twin_now())
                     scope["state"]["rate_decision"] = decision
                     if not decision.allowed:
-                        extra.extend(rate_headers(decision, True))
-                        await too_many_requests(decision, who.workspace_id, limits.tier)(scope, receive, send_wrapper)
+                        short_circuit = True
+                        await self._send_429(send_wrapper, extra, decision, who.workspace_id, limits.tier)
                         return
-                    extra.extend(rate_headers(decision, False))
+                    extra.extend(rate_headers(decision, False, control.enabled_faults()))
             if faults.is_on("no_request_cap"):
                 await self.app(scope, receive, send_wrapper)
             else:
@@ -145,7 +156,7 @@ class TwinMiddleware:
             total = (time.perf_counter() - start) * 1000
             status = sent["status"] or 500
             endpoint = self._endpoint(scope)
-            metrics.observe(method, endpoint, status, total, auth_ms, db_acc[0], ser_acc[0])
+            metrics.observe(method, endpoint, status, total, auth_ms, db_acc[0], ser_acc[0], not short_circuit)
             if status >= 400 and status != 429 or status == 429 and b"concurrent" in sent["error"]:
                 try:
                     code = json.loads(bytes(sent["error"])).get("error", str(status))
