@@ -195,11 +195,8 @@ def selftest(only, reports_dir):
 
 def _add_subcommands() -> None:
     """Subcommands that live in their own modules (each owns its area)."""
-    try:
-        from .stack.cli import twin
-        main.add_command(twin)
-    except ImportError:
-        pass
+    from .stack.cli import twin
+    main.add_command(twin)
 
 
 _add_subcommands()

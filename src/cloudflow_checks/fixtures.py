@@ -15,7 +15,7 @@ from .clock import Clock, TargetLock
 from .logsource import FileLogSource
 
 __all__ = ["spec", "cf_target", "api", "platform_admin", "workspace_factory", "workspace",
-           "control", "clock", "partner", "target_clock_now", "exclusive_target", "logs", "_cloudflow_labels_and_clock_guard"]
+           "control", "clock", "partner", "target_clock_now", "exclusive_target", "logs", "toxiproxy", "_cloudflow_labels_and_clock_guard"]
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +107,15 @@ def target_clock_now(cf_target, request):
             return request.getfixturevalue("control").now()
         return time.time()
     return now
+
+
+@pytest.fixture
+def toxiproxy(cf_target):
+    """The target's Toxiproxy admin API (capability toxiproxy). Proxy names: cf_target.proxies."""
+    if not cf_target.has("toxiproxy") or not cf_target.toxiproxy_url:
+        pytest.skip(f"target {cf_target.name} lacks capability toxiproxy")
+    from .toxiproxy_client import ToxiproxyAdmin
+    return ToxiproxyAdmin(cf_target.toxiproxy_url)
 
 
 @pytest.fixture

@@ -21,6 +21,9 @@ from . import spec as spec_module
 from .config import CAPABILITIES, ConfigError
 from .reporting import summary as summary_module
 
+# pytest_runtest_logreport gets no config argument: the running session's config, set at configure.
+_CONFIG: dict = {}
+
 # Checks in these top-level folders must name the behaviour they verify.
 CHECK_ROOTS = ("checks", "chaos", "load")
 
@@ -46,6 +49,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: waits long on a target without clock control")
     config.addinivalue_line("markers", "destructive: injects faults or load (chaos, load)")
     config._cloudflow = _State(config)
+    _CONFIG["config"] = config
 
 
 def _is_worker(config) -> bool:
@@ -166,10 +170,10 @@ def pytest_runtest_makereport(item, call):
         report.user_properties.append(("endpoints", sorted({f"{e.method} {e.path} -> {e.status}" for e in seen})))
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_report_teststatus(report, config):
-    # Called once per phase report, on the controller too under xdist: the one place with config.
-    if not _is_worker(config) and hasattr(config, "_cloudflow"):
+def pytest_runtest_logreport(report):
+    # Under xdist the controller sees every worker's reports here too; the summary is built there.
+    config = _CONFIG.get("config")
+    if config is not None and not _is_worker(config):
         _state(config).collector.add(report)
 
 

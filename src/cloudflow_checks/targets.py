@@ -30,16 +30,18 @@ def configured(name: str, targets_file: str | None = None) -> TargetConfig:
 
 def from_stack(name: str, cfg: TargetConfig, info: dict, folder: Path) -> Target:
     """A twin target from the stack's stack.json."""
-    seed = info["seed"]
+    admins = [u for u in info["seed"]["users"] if "platform-admin" in u["roles"]]
+    if not admins:
+        raise ConfigError(f"the local stack in {folder} has no platform admin in its seed")
     return Target(
         name=name, kind="twin", base_url=info["api_url"], production=cfg.production,
         capabilities=LOCAL_CAPABILITIES,
-        platform_admin=Credentials(seed["platform_admin"]["email"], seed["platform_admin"]["password"]),
+        platform_admin=Credentials(admins[0]["email"], admins[0]["password"]),
         accounts={},
         signing_alg=info["signing_alg"], signing_key=info["signing_key"],
         control_url=info["api_url"], control_token=info["admin_token"],
         toxiproxy_url=info["toxiproxy_url"], proxies=dict(info["proxies_names"]),
-        partner_control_url=info["partner_url"],
+        partner_control_url=info["partner_url"],  # PartnerControl adds the /_partner/ paths
         log_files=[Path(p) for p in info["log_files"]], log_source="files",
         state_dir=folder,
     )
