@@ -103,8 +103,8 @@ def test_breaker_opens_rejects_and_half_opens_after_timeout(db_url, tmp_path, pa
     failing = lambda c: mode(partner, 502)  # noqa: E731
     actions = [failing, failing, failing,                       # 3 failures: open
                lambda c: None,                                  # open: no call
-               lambda c: c.advance(29),                         # still open at 29 s
-               lambda c: c.advance(1.5),                        # half-open: one trial, fails
+               lambda c: c.advance(25),                         # still open (margin for real time)
+               lambda c: c.advance(5.5),                        # half-open: one trial, fails
                lambda c: None,                                  # open again
                lambda c: (c.advance(31), mode(partner, 200)),   # trial succeeds: closed
                lambda c: None]
