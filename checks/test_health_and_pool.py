@@ -9,6 +9,8 @@ import pytest
 from cloudflow_checks import waits
 from cloudflow_checks.assertions import json_of
 
+RECOVERED_STREAK = 20  # more than the pool's idle connections that the partition may have broken
+
 
 @pytest.mark.behaviour("HEALTH-01")
 def test_health_is_200_and_names_each_dependency(api, spec):
@@ -25,10 +27,11 @@ def test_health_is_200_and_names_each_dependency(api, spec):
 @pytest.mark.behaviour("HEALTH-01", "DB-03")
 @pytest.mark.requires("toxiproxy")
 @pytest.mark.destructive
-def test_health_names_database_when_it_is_unreachable(api, spec, cf_target, exclusive_target, toxiproxy):
+def test_health_names_database_when_it_is_unreachable(api, spec, cf_target, workspace, exclusive_target, toxiproxy):
     """Quick Diagnostic Checklist: with the database cut off, /health answers 503 naming it, and
     200 again once it is back, without a restart."""
     values = spec["HEALTH-01"]
+    client = workspace.as_role("viewer")
     with toxiproxy.down(cf_target.proxies["postgres"]):
         response = api.health()
         assert response.status_code == values["status_unhealthy"], response.text
@@ -37,6 +40,10 @@ def test_health_names_database_when_it_is_unreachable(api, spec, cf_target, excl
         assert database.get("error") in spec["DB-03"]["messages"], database
     waits.poll(api.health, lambda r: r.status_code == values["status_healthy"], timeout_s=30,
                interval_s=0.25, what="/health back to 200 after the database came back")
+    # recovered means serving again: pooled connections cut by the partition must be replaced
+    waits.poll(lambda: [client.list_workflows().status_code for _ in range(RECOVERED_STREAK)],
+               lambda codes: codes == [200] * RECOVERED_STREAK, timeout_s=30, interval_s=0.25,
+               what=f"{RECOVERED_STREAK} database-backed requests in a row answered 200")
 
 
 @pytest.mark.behaviour("DB-04")

@@ -10,7 +10,8 @@ from .runtime import Runtime
 from .scheduler import serve
 
 POOL_MIN, POOL_MAX = 2, 20   # the engine holds a connection only for the length of one write
-MAX_CONCURRENT_EXECUTIONS = 50
+# Above the Premium tier's 200 concurrent workflows, so a full tier runs at once, not queued.
+MAX_CONCURRENT_EXECUTIONS = 500
 
 
 async def build_runtime(cfg) -> Runtime:

@@ -5,6 +5,7 @@ Each executor is `async def run(ctx) -> dict` (the step's output) and raises Ste
 from __future__ import annotations
 
 import json
+import time
 
 import psycopg
 from psycopg.rows import dict_row
@@ -42,7 +43,12 @@ async def run_db_query(ctx: StepContext) -> dict:
     try:
         async with ctx.rt.pool.connection() as conn:  # the documented 5000 ms acquire timeout
             cur = conn.cursor(row_factory=dict_row)
+            started = time.perf_counter()
             await cur.execute(sql)
+            took_ms = (time.perf_counter() - started) * 1000
+            if took_ms > ctx.rt.settings.slow_query_ms:  # LOG-03: the documented grep pattern
+                ctx.rt.log.warn(f"slow query took {int(took_ms)}ms: {' '.join(sql.split())}",
+                                duration_ms=int(took_ms), step=ctx.spec.get("name"))
             rows = await cur.fetchall() if cur.description else []
             rowcount = cur.rowcount
     except DatabaseUnavailable as exc:  # pool exhausted -> TIMEOUT, unreachable -> NETWORK_ERROR
