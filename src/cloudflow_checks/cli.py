@@ -200,3 +200,7 @@ def _add_subcommands() -> None:
 
 
 _add_subcommands()
+
+
+if __name__ == "__main__":
+    main()
