@@ -68,9 +68,13 @@ toxiproxy_current() {
 if toxiproxy_current; then
   log "Toxiproxy: present ($TOXIPROXY_BIN, $TOXIPROXY_VERSION)"
 else
-  GO="$(command -v go || true)"
+  GO="${GO:-$(command -v go || true)}"  # $GO may name the go binary
   [ -z "$GO" ] && [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go
-  [ -n "$GO" ] || missing "Go not found (needed to build toxiproxy-server $TOXIPROXY_VERSION): install Go >= 1.23 (Debian: apt-get install golang-go, or go.dev/dl)"
+  go_hint="install Go >= 1.23 (go.dev/dl, or Debian's golang-1.23 from bookworm-backports)"
+  [ -n "$GO" ] && [ -x "$GO" ] || missing "Go not found (needed to build toxiproxy-server $TOXIPROXY_VERSION): $go_hint"
+  go_version="$("$GO" env GOVERSION 2>/dev/null || true)"  # e.g. go1.26.8
+  printf '%s\n%s\n' "go1.23" "${go_version%%[-+ ]*}" | sort -V -C \
+    || missing "$GO is ${go_version:-too old}; toxiproxy-server $TOXIPROXY_VERSION needs Go >= 1.23: $go_hint"
   log "Toxiproxy: building $TOXIPROXY_VERSION with go install (first time only; takes a minute or two)"
   mkdir -p "$CACHE_BIN"
   gobin="$(mktemp -d "$CACHE_BIN/.build.XXXXXX")"

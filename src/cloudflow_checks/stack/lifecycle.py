@@ -185,9 +185,12 @@ def status(state_dir: Path | str | None = None) -> dict:
     components = {}
     for name, comp in info["components"].items():
         alive = procs.is_alive(procs.ProcessRecord.from_json(comp))
-        healthy, detail = _component_health(name, info) if alive and info.get("status") == "up" else (False, "")
         if not alive:
-            detail = "not running"
+            healthy, detail = False, "not running"
+        elif info.get("status") != "up":
+            healthy, detail = False, f"stack status {info.get('status')!r} (a start still running, or killed)"
+        else:
+            healthy, detail = _component_health(name, info)
         components[name] = {"pid": comp["pid"], "port": comp.get("port"), "alive": alive, "healthy": healthy,
                             "detail": detail, "log": comp.get("log")}
     up = info.get("status") == "up" and bool(components) and all(c["healthy"] for c in components.values())
@@ -328,24 +331,24 @@ def _start(state: Path, faults: list[str], requested: Mapping[str, int], timeout
     })
     _write_private(stack_file, info)
 
-    # 4. The twin: partner first (the engine calls it), then api and engine together (the engine
-    #    waits for the api's migrations itself), then the api's /health must say all is well.
+    # 4. The twin: partner, api and engine start together (each takes seconds to import; the engine
+    #    waits for the api's migrations itself and calls the partner only when a workflow runs);
+    #    then the api's /health must say that all is well.
     env = _twin_env(info)
     twin_argv = [str(python), "-m", "cloudflow_twin"]
-    progress(f"twin partner: starting on {host}:{chosen['partner']}")
-    log = logs / "partner.out"
-    rec = procs.spawn("twin partner", twin_argv + ["partner", "--host", host, "--port", str(chosen["partner"])],
-                      log, env)
-    record("partner", rec, chosen["partner"], log)
+    progress(f"twin: starting partner on {host}:{chosen['partner']}, api on {host}:{chosen['api']}, engine")
+    started: dict[str, tuple[procs.ProcessRecord, Path]] = {}
+    for name, args, port in (("partner", ["partner", "--host", host, "--port", str(chosen["partner"])], chosen["partner"]),
+                             ("api", ["api", "--host", host, "--port", str(chosen["api"])], chosen["api"]),
+                             ("engine", ["engine"], None)):
+        log = logs / f"{name}.out"
+        rec = procs.spawn(f"twin {name}", twin_argv + args, log, env)
+        record(name, rec, port, log)
+        started[name] = (rec, log)
+    (partner_rec, partner_log), (api_rec, api_log), (engine_rec, engine_log) = (
+        started["partner"], started["api"], started["engine"])
     procs.wait_for("twin partner", lambda: _http_ok(info["partner_url"] + "/_partner/calls"),
-                   min(30, remaining()), record=rec, log_path=log)
-
-    progress(f"twin api: starting on {host}:{chosen['api']}; twin engine: starting")
-    api_log, engine_log = logs / "api.out", logs / "engine.out"
-    api_rec = procs.spawn("twin api", twin_argv + ["api", "--host", host, "--port", str(chosen["api"])], api_log, env)
-    record("api", api_rec, chosen["api"], api_log)
-    engine_rec = procs.spawn("twin engine", twin_argv + ["engine"], engine_log, env)
-    record("engine", engine_rec, None, engine_log)
+                   min(30, remaining()), record=partner_rec, log_path=partner_log)
     procs.wait_for("twin api", lambda: _http_answers(info["api_url"] + "/health"), remaining(),
                    record=api_rec, log_path=api_log)
 

@@ -24,6 +24,9 @@ SERVER_SETTINGS = {
     "unix_socket_directories": "''",
     "logging_collector": "off",
     "log_min_messages": "warning",
+    # a throwaway test cluster: durability against an OS crash buys nothing here, and fsync is
+    # slow on a shared 2-core machine (a killed server loses nothing: the OS keeps the pages)
+    "fsync": "off",
 }
 
 
