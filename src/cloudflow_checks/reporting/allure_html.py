@@ -30,9 +30,11 @@ def project_tools(root: Path) -> Path:
 
 
 def find_generator(root: Path) -> list[str]:
-    """The command that runs Allure 3: $CLOUDFLOW_ALLURE, else the project's tools/allure."""
+    """The command that runs Allure 3: $CLOUDFLOW_ALLURE, else tools/allure of the project folder,
+    else tools/allure of the checkout this package is installed from (editable install)."""
     explicit = os.environ.get("CLOUDFLOW_ALLURE")
-    candidate = Path(explicit) if explicit else project_tools(root)
+    candidates = [Path(explicit)] if explicit else [project_tools(root), project_tools(Path(__file__).resolve().parents[3])]
+    candidate = next((c for c in candidates if c.is_file()), candidates[0])
     if not candidate.is_file():
         raise ReportToolMissing(f"Allure 3 generator not found at {candidate}; install it with: "
                                 "scripts/setup-report-tools.sh")
