@@ -239,3 +239,20 @@ def test_a_requested_busy_port_is_named_and_nothing_starts(tmp_path):
         with pytest.raises(PortTaken, match=f"port {busy} requested for api is taken"):
             stack.up(tmp_path / "state", ports={"api": busy})
     assert not (tmp_path / "state" / "stack.json").exists()
+
+
+def test_faults_at_start_are_on_and_unknown_ones_are_refused(state_dir):
+    with pytest.raises(stack.UnknownFault, match="unknown fault switch\\(es\\): no_such_fault; the twin has: .*auth_500"):
+        stack.up(state_dir, faults="no_such_fault,auth_500", timeout_s=150)
+    assert stack.status(state_dir)["components"] == {}  # the refused start left nothing behind
+    assert procs.with_cwd(state_dir / "pg") == []
+    info = stack.up(state_dir, faults=["auth_500"], timeout_s=150)
+    try:
+        assert info["faults"] == ["auth_500"]
+        enabled = {s["name"] for s in stack.fault_switches(info) if s["enabled"]}
+        assert enabled == {"auth_500"}
+        info_again, started = stack.ensure_up(state_dir, faults=["auth_500"])
+        assert not started and info_again["pids"] == info["pids"]
+    finally:
+        stack.down(state_dir)
+    _assert_nothing_left(info, state_dir)

@@ -6,8 +6,8 @@
 
 `info` is the content of <state>/stack.json (see lifecycle.py for the files and README keys).
 """
-from .errors import NotUp, PortTaken, SetupMissing, StackError
-from .lifecycle import default_state_dir, down, ensure_up, read_info, require_up, status, up
+from .errors import NotUp, PortTaken, SetupMissing, StackError, UnknownFault
+from .lifecycle import default_state_dir, down, ensure_up, fault_switches, read_info, require_up, status, up
 
-__all__ = ["NotUp", "PortTaken", "SetupMissing", "StackError", "default_state_dir", "down", "ensure_up",
-           "read_info", "require_up", "status", "up"]
+__all__ = ["NotUp", "PortTaken", "SetupMissing", "StackError", "UnknownFault", "default_state_dir", "down",
+           "ensure_up", "fault_switches", "read_info", "require_up", "status", "up"]

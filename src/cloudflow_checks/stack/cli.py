@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-import httpx
 
 from . import lifecycle
 from .errors import StackError
@@ -117,13 +116,9 @@ def faults(state_dir, as_json):
     except StackError as exc:
         _fail(exc)
     try:
-        response = httpx.get(info["api_url"] + "/_twin/faults", headers={"X-Twin-Admin-Token": info["admin_token"]},
-                             timeout=10)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        click.echo(f"twin: could not read {info['api_url']}/_twin/faults: {exc}", err=True)
-        sys.exit(1)
-    switches = response.json()
+        switches = lifecycle.fault_switches(info)
+    except StackError as exc:
+        _fail(exc)
     if as_json:
         click.echo(json.dumps(switches, indent=2))
         return

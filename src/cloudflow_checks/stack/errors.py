@@ -20,6 +20,12 @@ class PortTaken(StackError):
     exit_code = 2
 
 
+class UnknownFault(StackError):
+    """A fault switch the twin does not have."""
+
+    exit_code = 2
+
+
 class NotUp(StackError):
     """The operation needs a running stack and there is none."""
 

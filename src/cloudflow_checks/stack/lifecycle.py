@@ -10,6 +10,14 @@ Everything lives in one state dir (default <repo>/.state, or $CLOUDFLOW_STATE_DI
     twin/             TWIN_STATE_DIR (control.json, heartbeat, the twin's JSON logs in twin/logs/)
     logs/<name>.out   stdout/stderr of each process (postgres.log for PostgreSQL); .prev = last run's
 
+stack.json keys (status "up"): api_url, toxiproxy_url, proxies {name: {listen, upstream}},
+proxies_names {postgres, partner_api -> Toxiproxy names}, partner_url (direct), partner_control_url,
+partner_proxy_url, database {host, port, name, user, password, superuser, superuser_password,
+url (through the proxy), direct_url}, admin_token, signing_alg, signing_key, faults,
+seed {file, workspaces, users, platform_admin, tier_admins}, twin_state_dir, log_files (the twin's
+JSON logs), process_logs, components {name: {pid, start_time, port, log}}, pids, ports, state_dir,
+owner_pid, started_at, startup_s, schema, status.
+
 stack.json is written while starting too (status "starting"), so that whatever a crashed or
 killed `up` left behind is found and stopped by the next `up` or `down`.
 """
@@ -28,7 +36,7 @@ import httpx
 
 from ..toxiproxy_client import ToxiproxyAdmin, ToxiproxyError
 from . import binaries, ports, procs, seed
-from .errors import NotUp, StackError
+from .errors import NotUp, StackError, UnknownFault
 from .postgres import LocalPostgres
 
 SCHEMA = 1
@@ -364,6 +372,8 @@ def _start(state: Path, faults: list[str], requested: Mapping[str, int], timeout
         _, detail = _component_health("api", info)
         raise StackError(f"{exc}\n(api says {detail}; engine log: {engine_log})") from None
 
+    if faults:
+        _check_faults_on(info, faults)
     info["status"] = "up"
     info["pids"] = {name: comp["pid"] for name, comp in info["components"].items()}
     info["startup_s"] = round(time.monotonic() - t0, 2)
@@ -371,6 +381,28 @@ def _start(state: Path, faults: list[str], requested: Mapping[str, int], timeout
     progress(f"up in {info['startup_s']:.1f} s: api {info['api_url']}, toxiproxy {toxiproxy_url}, "
              f"postgres proxy {pg_proxy.listen}, partner proxy {partner_proxy.listen}")
     return info
+
+
+def fault_switches(info: dict) -> list[dict]:
+    """The running twin's fault switches, from its control API: [{name, behaviour, description, enabled}]."""
+    try:
+        response = httpx.get(info["api_url"] + "/_twin/faults", headers={"X-Twin-Admin-Token": info["admin_token"]},
+                             timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise StackError(f"could not read the twin's fault switches at {info['api_url']}/_twin/faults: {exc}") from exc
+    return response.json()
+
+
+def _check_faults_on(info: dict, faults: list[str]) -> None:
+    """The twin takes TWIN_FAULTS as given; a misspelt name must not start a stack without the fault."""
+    switches = {s["name"]: s for s in fault_switches(info)}
+    unknown = [f for f in faults if f not in switches]
+    if unknown:
+        raise UnknownFault(f"unknown fault switch(es): {', '.join(unknown)}; the twin has: {', '.join(sorted(switches))}")
+    off = [f for f in faults if not switches[f].get("enabled")]
+    if off:
+        raise StackError(f"the twin did not turn on fault switch(es) {', '.join(off)} given in TWIN_FAULTS")
 
 
 def _healthy_info(state: Path) -> dict | None:
