@@ -50,6 +50,7 @@ class Fault:
     healed_at: float | None = None
     read_back: dict[str, Any] | None = None
     rollback: str = "pending"
+    impacts_steady: bool = True          # the steady-state probe is expected to break while it lasts
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

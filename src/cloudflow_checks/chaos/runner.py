@@ -201,21 +201,23 @@ class Run:
             name, self._pending_signal = self._pending_signal, None
             raise Interrupted(name)
 
-    def _injected(self, fault: Fault) -> None:
+    def _injected(self, fault: Fault, impacts_steady: bool = True) -> None:
         fault.injected_at = self.now()
+        fault.impacts_steady = impacts_steady
         self.faults.append(fault)
         self.journal.faults.append(fault.to_json())
-        self._impact_until = float("inf")
+        if impacts_steady:
+            self._impact_until = float("inf")
 
     def _healed(self, fault: Fault) -> None:
         fault.healed_at = self.now()
         self.journal.faults[self.faults.index(fault)] = fault.to_json()
-        if all(f.healed_at is not None for f in self.faults):
+        if fault.impacts_steady and all(f.healed_at is not None for f in self.faults if f.impacts_steady):
             self._impact_until = fault.healed_at + float(self.tol("recover_s"))
 
     @contextmanager
-    def _fault(self, factory: Callable[..., Any], label: str) -> Iterator[Fault]:
-        cm = factory(on_inject=self._injected)
+    def _fault(self, factory: Callable[..., Any], label: str, impacts_steady: bool = True) -> Iterator[Fault]:
+        cm = factory(on_inject=lambda fault: self._injected(fault, impacts_steady))
         with self.critical():
             with self.activity(f"inject {label}"):
                 fault = cm.__enter__()
@@ -242,24 +244,28 @@ class Run:
             self._healed(fault)
             self.phase = saved
 
-    def toxic(self, logical: str, type: str, attributes: dict, *, stream: str = "downstream") -> Any:
+    def toxic(self, logical: str, type: str, attributes: dict, *, stream: str = "downstream",
+              impacts_steady: bool = True) -> Any:
+        """A toxic for the `with` block. `impacts_steady=False`: the steady-state probe (a database
+        read) is not expected to break while it is in place, so the blast-radius guard stays armed."""
         label = f"{type} toxic {attributes} on {logical} ({stream})"
         return self._fault(lambda on_inject: self.ctx.proxies.toxic(
             logical, type, attributes, label=self.experiment.name.replace("-", "_")[:24], stream=stream,
-            on_inject=on_inject), label)
+            on_inject=on_inject), label, impacts_steady)
 
-    def partition(self, logical: str) -> Any:
+    def partition(self, logical: str, *, impacts_steady: bool = True) -> Any:
         return self._fault(lambda on_inject: self.ctx.proxies.partition(logical, on_inject=on_inject),
-                           f"partition of {logical}")
+                           f"partition of {logical}", impacts_steady)
 
     @contextmanager
-    def stub_fault(self, label: str, apply: Callable[[], None], undo: Callable[[], None]) -> Iterator[Fault]:
+    def stub_fault(self, label: str, apply: Callable[[], None], undo: Callable[[], None], *,
+                   impacts_steady: bool = False) -> Iterator[Fault]:
         """A fault made through the target's own control (e.g. the partner stub answering 502)."""
         fault = Fault("stub", label, label)
         with self.critical():
             with self.activity(f"inject {label}"):
                 apply()
-                self._injected(fault)
+                self._injected(fault, impacts_steady)
         try:
             yield fault
         finally:

@@ -53,7 +53,7 @@ class FailingPartnerApi(Experiment):
         threshold, fallback = values["breaker_threshold"], values["fallback_action"]
         partner = run.ctx.partner
         partner.reset_calls()
-        with run.toxic("partner_api", "timeout", {"timeout": 0}):
+        with run.toxic("partner_api", "timeout", {"timeout": 0}, impacts_steady=False):
             run.prove_fresh_round_trip("partner_api", expect="timeout|closed", timeout_s=2.0)  # no byte comes back
             body = _run_once(run, timeout_s=float(run.tol("detect_s")))
             _expect_fallback(run, body, fallback, "a timed-out partner call")
