@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool.pool_async import AddConnection
 
 from . import faults, logs
 
@@ -76,14 +77,30 @@ def unreachable(detail: str | None = None) -> DatabaseUnavailable:
     return DatabaseUnavailable("unreachable", "database server unreachable", detail)
 
 
+class _GrowingPool(AsyncConnectionPool):
+    """psycopg_pool grows one connection at a time while clients wait; a burst then never sees
+    the pool at its max (DB-02 "100/100 in use"). Grow with several connects in parallel instead.
+    Relies on psycopg_pool internals (pinned in requirements.lock)."""
+
+    GROW_IN_PARALLEL = 8
+
+    def _maybe_grow_pool(self) -> None:
+        if self._nconns >= self._max_size or self._growing:
+            return
+        self._growing = True
+        for _ in range(min(self.GROW_IN_PARALLEL, self._max_size - self._nconns, max(1, len(self._waiting)))):
+            self._nconns += 1
+            self.run_task(AddConnection(self, growing=True))
+
+
 class TwinPool:
     """Wrapper of AsyncConnectionPool with acquire-wait statistics and documented error wording."""
 
     def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float,
                  max_idle: float, max_lifetime: float, connect_timeout: int, name: str):
         self.timeout = timeout
-        self.pool = AsyncConnectionPool(
-            conninfo, open=False, min_size=min_size, max_size=max_size, timeout=timeout,
+        self.pool = _GrowingPool(
+            conninfo, open=False, num_workers=_GrowingPool.GROW_IN_PARALLEL, min_size=min_size, max_size=max_size, timeout=timeout,
             max_idle=max_idle, max_lifetime=max_lifetime, name=name,
             connection_class=_TrackedConnection,
             kwargs={"connect_timeout": connect_timeout, "autocommit": True, "row_factory": dict_row,

@@ -211,6 +211,10 @@ class TwinApi:
         path = self.state_dir / "logs" / "api.log"
         return path.read_text().splitlines() if path.exists() else []
 
+    def wait_log(self, needle: str, timeout: float = 3.0) -> str:
+        """The first api.log line containing needle (lines are flushed in ~20 ms batches)."""
+        return wait_until(lambda: next((l for l in self.log_lines() if needle in l), None), timeout, needle, 0.05)
+
     def json_logs(self) -> list[dict]:
         return [json.loads(line) for line in self.log_lines() if line.startswith("{")]
 

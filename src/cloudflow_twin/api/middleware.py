@@ -99,7 +99,9 @@ class TwinMiddleware:
         extra = [(b"x-correlation-id", corr.encode())]
         sent = {"status": 0, "started": False, "error": bytearray()}
 
-        async def send_wrapper(message):
+        async def send_wrapper(message, final: bool = False):
+            if sent.get("closed") and not final:
+                return  # a cancelled handler after the 504 went out
             if message["type"] == "http.response.start":
                 sent["status"], sent["started"] = message["status"], True
                 message["headers"] = list(message.get("headers", ())) + extra
@@ -130,15 +132,21 @@ class TwinMiddleware:
             if faults.is_on("no_request_cap"):
                 await self.app(scope, receive, send_wrapper)
             else:
-                try:
-                    async with asyncio.timeout(self.twin.settings.request_cap_ms / 1000):
-                        await self.app(scope, receive, send_wrapper)
-                except TimeoutError:
+                # the handler runs as its own task so the 504 leaves at the cap even when cancelling
+                # it takes longer (psycopg cancels a running query over a possibly slow link)
+                cap = self.twin.settings.request_cap_ms
+                task = asyncio.ensure_future(self.app(scope, receive, send_wrapper))
+                done, _ = await asyncio.wait({task}, timeout=cap / 1000)
+                if task in done:
+                    task.result()
+                else:
+                    task.cancel()
+                    task.add_done_callback(lambda t: t.cancelled() or t.exception())
                     if sent["started"]:
-                        raise
-                    cap = self.twin.settings.request_cap_ms
+                        raise TimeoutError(f"request exceeded {cap}ms after the response started")
+                    sent["closed"] = True
                     await error_response(504, "request_timeout", f"Request exceeded maximum duration of {cap}ms")(
-                        scope, receive, send_wrapper)
+                        scope, receive, lambda m: send_wrapper(m, final=True))
         except ApiError as exc:
             if not sent["started"]:
                 await error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)(

@@ -97,5 +97,6 @@ async def get_logs(exec_id: str, request: Request):
     row = await load_execution(state, exec_id)
     require(request, "view_logs", row["workspace_id"], row["environment"])
     paths = [logs.log_path(p, state.settings.state_dir) for p in ("engine", "api")]
+    logs.flush()
     lines = await asyncio.to_thread(_grep, paths, exec_id)
     return ok({"execution_id": exec_id, "lines": lines})
