@@ -37,18 +37,21 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
+# What AUTH-03 covers: credentials missing, not a token at all, or a wrong password. Expiry,
+# skew and signatures have behaviours of their own, so auth_500 leaves them alone.
+MISSING_OR_INVALID = ("missing bearer token", "garbled token", "bad credentials")
+
+
 def unauthorized(reason: str) -> ApiError:
     """401 with the documented wording (AUTH-03); fault auth_500 turns it into a 500."""
     log.warn(f"authentication failed: {reason}", error_type="unauthorized")
-    if faults.is_on("auth_500"):
+    if faults.is_on("auth_500") and reason.startswith(MISSING_OR_INVALID):
         return ApiError(500, "internal_error", "Internal server error")
     return ApiError(401, "unauthorized", UNAUTHORIZED)
 
 
 def bad_signature() -> ApiError:
     log.warn("JWT signature verification failed", error_type="invalid_signature")
-    if faults.is_on("auth_500"):
-        return ApiError(500, "internal_error", "Internal server error")
     return ApiError(401, "invalid_signature", BAD_SIGNATURE)
 
 

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 PG_BIN = Path(os.environ.get("TWIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
-TOXIPROXY_CANDIDATES = ("toxiproxy-server", "/tmp/tpbuild/bin/server")
+TOXIPROXY_CANDIDATES = ("toxiproxy-server",
+                        str(Path.home() / ".cache/cloudflow-checks/bin/toxiproxy-server"))  # scripts/setup.sh
 ADMIN_TOKEN = "test-admin-token"
 SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
 PASSWORD = "pw"
@@ -106,7 +107,7 @@ class Toxiproxy:
 
     def start(self) -> "Toxiproxy":
         if self.binary is None:
-            pytest.skip("no Toxiproxy server binary (toxiproxy-server or /tmp/tpbuild/bin/server)")
+            pytest.fail("no Toxiproxy server binary: run scripts/setup.sh")
         self.proc = subprocess.Popen([self.binary, "-host", "127.0.0.1", "-port", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self._up(), 15, "toxiproxy")

@@ -14,11 +14,14 @@ import pytest
 from cloudflow_twin.engine import testing as t
 
 CANDIDATES = [shutil.which("toxiproxy-server"),
-              os.path.expanduser("~/.cache/cloudflow-checks/bin/toxiproxy-server"),
-              "/tmp/tpbuild/bin/server"]
+              os.path.expanduser("~/.cache/cloudflow-checks/bin/toxiproxy-server")]  # scripts/setup.sh
 TOXIPROXY = next((p for p in CANDIDATES if p and Path(p).is_file()), None)
-pytestmark = pytest.mark.skipif(TOXIPROXY is None, reason="toxiproxy-server not installed "
-                                "(scripts/setup.sh builds it)")
+
+
+@pytest.fixture(autouse=True)
+def _toxiproxy_installed():
+    if TOXIPROXY is None:
+        pytest.fail("toxiproxy-server not installed: run scripts/setup.sh")
 
 
 @pytest.fixture(scope="module")
