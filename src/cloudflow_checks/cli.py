@@ -178,9 +178,10 @@ def selftest(only, reports_dir):
             fail_usage(f"unknown faults {sorted(unknown)}; see: cloudflow-checks twin faults")
         out_dir = new_run_dir(Path(reports_dir) if reports_dir else root / "reports")
 
-        def restart(faults: list[str]) -> None:
+        def restart(faults: list[str]) -> TwinControl:
             stack.down(resolved.state_dir)
-            stack.ensure_up(resolved.state_dir, faults=tuple(faults))
+            info, _ = stack.ensure_up(resolved.state_dir, faults=tuple(faults))
+            return TwinControl(info["api_url"], info["admin_token"])
 
         matrix = selftest_module.run(root, out_dir, control, only=list(only) or None,
                                      baseline_args=["-n", "auto"], restart=restart, progress=click.echo)

@@ -79,9 +79,10 @@ def _failed(summary: dict) -> list[str]:
 
 def run(root: Path, out_dir: Path, control: TwinControl, *, target: str = "local",
         only: list[str] | None = None, baseline_args: list[str] | None = None,
-        restart: Callable[[list[str]], None] | None = None,
+        restart: Callable[[list[str]], TwinControl] | None = None,
         progress: Callable[[str], None] = print) -> Matrix:
-    """`restart(faults)` restarts the twin with those faults on, for faults read only at start."""
+    """`restart(faults)` restarts the twin with those faults on (for faults read only at start)
+    and returns a control client for the restarted twin."""
     out_dir.mkdir(parents=True, exist_ok=True)
     matrix = Matrix()
     control.set_faults([])
@@ -96,7 +97,7 @@ def run(root: Path, out_dir: Path, control: TwinControl, *, target: str = "local
         needs_restart = bool(fault.get("restart_required"))
         try:
             if needs_restart and restart:
-                restart([fault["name"]])
+                control = restart([fault["name"]])
             else:
                 control.set_faults([fault["name"]])
             summary = _run_pytest(root, out_dir / f"fault-{fault['name']}",
@@ -109,7 +110,7 @@ def run(root: Path, out_dir: Path, control: TwinControl, *, target: str = "local
                 row.note = "no check of this behaviour ran"
         finally:
             if needs_restart and restart:
-                restart([])
+                control = restart([])
             else:
                 control.set_faults([])
         row.seconds = round(time.monotonic() - t0, 1)

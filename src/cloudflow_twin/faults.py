@@ -12,11 +12,19 @@ from dataclasses import dataclass
 from . import control
 
 
+# Switches read once, when a process starts (the pool is sized then): flipping them needs a restart.
+READ_AT_START = frozenset({"pool_max_50"})
+
+
 @dataclass(frozen=True)
 class Fault:
     name: str
     behaviour: str
     description: str
+
+    @property
+    def restart_required(self) -> bool:
+        return self.name in READ_AT_START
 
 
 _REGISTRY: dict[str, Fault] = {}

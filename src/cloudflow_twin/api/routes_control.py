@@ -52,7 +52,8 @@ async def set_clock(body: ClockBody):
 
 def _fault_list() -> list[dict]:
     enabled = control.enabled_faults()
-    return [{"name": f.name, "behaviour": f.behaviour, "description": f.description, "enabled": f.name in enabled}
+    return [{"name": f.name, "behaviour": f.behaviour, "description": f.description, "enabled": f.name in enabled,
+             "restart_required": f.restart_required}
             for f in faults.load_all()]
 
 
