@@ -114,7 +114,7 @@ def file_log_excerpt(files: list[Path], correlation_ids: list[str]) -> Excerpt:
         if len(lines) >= MAX_LOG_LINES:
             break
     missing = [c for c in correlation_ids if c not in per_id]
-    note = f"no lines found for {', '.join(missing[:10])}" if missing else ""
+    note = f"no lines found for {', '.join(missing[:200])}" if missing else ""
     return Excerpt(f"log files ({names})", lines, note)
 
 
@@ -248,14 +248,20 @@ def render(summary: dict, exchanges: list[dict], excerpt: Excerpt, changes: Chan
                          f"{'<br>'.join(endpoints[:10]) or '(none recorded)'} |")
     lines += ["", "## Error rates and user impact", ""]
     rates = error_rates(exchanges, failed_ids)
+    shown = [r for r in rates if r.in_failed_checks or r.server_errors]
     if rates:
-        lines += [f"From the {len(exchanges)} HTTP exchanges the checks made during the window. 4xx are often "
-                  "what a check asked for (401, 403, 429); 5xx never are.", "",
+        lines += [f"From the {len(exchanges)} HTTP exchanges the checks made during the window: the endpoints the "
+                  "failing checks hit, and any endpoint that answered 5xx. 4xx are often what a check asked for "
+                  "(401, 403, 429); 5xx never are.", "",
                   "| Endpoint | Requests | 4xx | 5xx | 5xx rate | Requests in failed checks | Errors in failed checks |",
                   "|---|---|---|---|---|---|---|"]
-        for r in rates[:40]:
+        for r in shown[:40]:
             lines.append(f"| `{r.endpoint}` | {r.requests} | {r.client_errors} | {r.server_errors} | "
                          f"{r.server_error_rate:.0%} | {r.in_failed_checks} | {r.errors_in_failed_checks} |")
+        others = len(rates) - len(shown[:40])
+        if others:
+            lines.append(f"\n{others} other endpoint(s) answered without a 5xx and were not hit by a failing check "
+                         f"(all of them: {EXCHANGES_FILE}).")
     else:
         lines.append("No exchange record in the run folder (exchanges.jsonl); endpoints above come from the failing checks.")
     lines += ["", "User impact, by the guide's definitions:", ""]
@@ -306,7 +312,17 @@ def _duration(summary: dict) -> str:
         return f"{summary.get('duration_s')} s"
 
 
+def failed_request_correlation_ids(summary: dict, exchanges: list[dict]) -> list[str]:
+    """Ids of the requests that failed (4xx/5xx) inside failing checks, plus those the checks named."""
+    failed = {c["nodeid"] for c in summary["checks"] if c["outcome"] == "failed"}
+    ids = {cid for c in summary["checks"] if c["nodeid"] in failed for cid in c["correlation_ids"]}
+    ids |= {e["correlation_id"] for e in exchanges if e.get("nodeid") in failed and e.get("correlation_id")
+            and int(e.get("status") or 0) >= 400}
+    return sorted(ids)
+
+
 def correlation_ids_of_failures(summary: dict, exchanges: list[dict]) -> list[str]:
+    """Every id a failing check saw: its failed requests and the ones leading up to them (log context)."""
     failed = {c["nodeid"] for c in summary["checks"] if c["outcome"] == "failed"}
     ids = {cid for c in summary["checks"] if c["nodeid"] in failed for cid in c["correlation_ids"]}
     ids |= {e["correlation_id"] for e in exchanges if e.get("nodeid") in failed and e.get("correlation_id")}
@@ -321,6 +337,10 @@ def write(run_dir: Path, summary: dict, target=None, *,
     ids = correlation_ids_of_failures(summary, exchanges)
     since = int(summary.get("duration_s") or 0) + 300
     excerpt = (excerpt_source or log_excerpt)(target, ids, since)
+    failed_request_ids = set(failed_request_correlation_ids(summary, exchanges))
+    if excerpt.note.startswith("no lines found for"):
+        missing = [c for c in re.findall(r"corr_[A-Za-z0-9]+", excerpt.note) if c in failed_request_ids]
+        excerpt.note = f"no log lines found for failed requests {', '.join(missing)}" if missing else ""
     text = render(summary, exchanges, excerpt, recent_changes(target))
     path = run_dir / "incident-report.md"
     path.write_text(redact.text(text))
