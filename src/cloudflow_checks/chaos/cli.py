@@ -58,7 +58,12 @@ def gameday(target, targets_file, names, reports_dir, allow_production, sweep_on
     resolved = None
     try:
         try:
-            resolved, started_stack = targets_module.resolve(target, targets_file)
+            try:  # a running stack is used as it is: never restarted (that would hide leftovers)
+                resolved, started_stack = targets_module.resolve(target, targets_file, start_local=False)
+            except ConfigError:
+                if sweep_only:
+                    raise
+                resolved, started_stack = targets_module.resolve(target, targets_file)
             targets_module.check_reachable(resolved)
         except ConfigError as exc:
             _usage(str(exc))
