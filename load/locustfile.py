@@ -27,8 +27,8 @@ class TierUser(FastHttpUser):
     host = PLAN.base_url
     network_timeout = 35.0      # just past the documented 30000 ms request cap (PERF-01)
     connection_timeout = 5.0
-    wait_time = (constant(3600) if PLAN.kind == "burst"   # a burst user sends once
-                 else constant_throughput(PLAN.per_user_rate))
+    wait_time = {"burst": constant(3600),             # a burst user sends once
+                 "closed": constant(0)}.get(PLAN.kind, constant_throughput(PLAN.per_user_rate))
 
     def on_start(self):
         self._headers = {"Authorization": f"Bearer {PLAN.token}"}

@@ -17,6 +17,7 @@ from cloudflow_checks.load.plan import Plan
 from cloudflow_checks.load.timelapse import Timelapse
 
 PLAN_ENV = "CLOUDFLOW_LOAD_PLAN"
+SETTLE_S = 2.0    # a fixed-user shape holds at least this long after its last user started
 OVERRUN_S = 5.0   # a shape never runs longer than its plan plus this (Locust ignores --run-time with shapes)
 
 
@@ -78,23 +79,37 @@ class HourlyCapShape(WindowShape):
     name = "hourly"
 
 
-class BurstShape(LoadTestShape):
-    """Concurrency probe: all users at once, each starts one execution, then the run ends."""
+class FixedUsersShape(LoadTestShape):
+    """A fixed number of users, all at once, for the plan's hold time after the last one started.
+    Bursts (each user starts one execution), constant rates and closed loops (benchmarks)."""
 
-    name = "burst"
+    name = "fixed"
+
+    def __init__(self):
+        super().__init__()
+        self._full_at = None
 
     def tick(self):
         line = timeline()
         if not line.started:
             line.start()
-        if time.time() - line.t0 > plan().burst_hold_s:
+        now = time.time()
+        if self._full_at is None and self.runner is not None and self.get_current_user_count() >= plan().users:
+            self._full_at = now
+        settled = self._full_at is not None and now - self._full_at >= SETTLE_S
+        if (settled and now - line.t0 >= plan().hold_s) or now - line.t0 > plan().hold_s + OVERRUN_S:
             line.stop()
             return None
-        return plan().burst_users, plan().burst_users
+        return plan().users, plan().users
+
+
+class BurstShape(FixedUsersShape):
+    """Concurrency probe: every user starts one execution at once; ends when all have."""
+    name = "burst"
 
 
 SHAPES = {cls.name: cls for cls in (HalfLimitShape, AtLimitShape, OverLimitShape, TierSweepShape,
-                                    HourlyCapShape, BurstShape)}
+                                    HourlyCapShape, BurstShape, FixedUsersShape)}
 
 
 def selected() -> type[LoadTestShape]:

@@ -25,6 +25,8 @@ MAX_SWEEP_SPEED = 10               # above this one request's latency blurs its 
 MAX_USER_RATE = 2.0                # req/s one simulated user paces at: keeps pace up to 500 ms latency
 MAX_RATE_RPS = 2000.0              # no plan may offer more than this, whatever the caller asks
 MAX_DURATION_S = 600.0             # no run may last longer than this
+MAX_CLOSED_USERS, MAX_CLOSED_S = 256, 60.0
+BURST_SPAWN_PER_S = 50.0           # allowance for spawning a burst's users on a busy machine
 DEFAULT_MAX_RATE_RPS = 150.0       # about what the twin serves on a busy 2-core machine (see bench/)
 USER_CLASSES = {"free": "FreeUser", "standard": "StandardUser", "premium": "PremiumUser",
                 "enterprise": "EnterpriseUser"}
@@ -79,15 +81,16 @@ class Plan:
     base_url: str
     request: RequestSpec
     limits: TierLimits
-    kind: str                          # "windows" (paced stages) or "burst" (concurrency probe)
+    kind: str                          # "windows" (paced stages), "burst" (concurrency probe),
+                                       # "constant" (fixed rate), "closed" (no pacing: benchmarks)
     shape: str
     stages: list[Stage] = field(default_factory=list)
     speed: int = 1
     align_s: int = WINDOW_S            # start at a twin minute (or hour) boundary
     half_users: int = 1                # users offering 0.5x
     per_user_rate: float = 1.0         # req/s each user paces at
-    burst_users: int = 0
-    burst_hold_s: float = 3.0
+    users: int = 0                     # fixed user count (burst, constant, closed)
+    hold_s: float = 3.0                # how long a fixed-user plan runs
     records_dir: str = ""
     token: str = ""                    # the tier workspace's access token (secret)
     control_url: str | None = None     # the twin's control API when the target has clock control
@@ -110,8 +113,8 @@ class Plan:
 
     def duration_s(self) -> float:
         """Wall seconds the shape runs (without Locust's start-up)."""
-        if self.kind == "burst":
-            return self.burst_hold_s
+        if self.kind != "windows":
+            return self.hold_s
         return sum(s.windows for s in self.stages) * self.window_wall_s
 
     def stage_at(self, twin_elapsed_s: float) -> Stage | None:
@@ -198,7 +201,29 @@ def burst_plan(run_id: str, base_url: str, request: RequestSpec, limits: TierLim
         raise PlanError(f"tier {limits.tier} has no concurrent-workflow cap to probe")
     users = max(limits.concurrent_workflows + 1, math.ceil(limits.concurrent_workflows * over))
     plan = Plan(run_id=run_id, tier=limits.tier, base_url=base_url, request=request, limits=limits,
-                kind="burst", shape="burst", burst_users=users, burst_hold_s=hold_s)
+                kind="burst", shape="burst", users=users, hold_s=hold_s + users / BURST_SPAWN_PER_S)
+    check_bounds(plan)
+    return plan
+
+
+def constant_plan(run_id: str, base_url: str, request: RequestSpec, limits: TierLimits, rate: float,
+                  hold_s: float) -> Plan:
+    """A fixed offered rate for `hold_s` seconds (benchmarks: target vs achieved)."""
+    users = max(1, math.ceil(rate / MAX_USER_RATE))
+    plan = Plan(run_id=run_id, tier=limits.tier, base_url=base_url, request=request, limits=limits,
+                kind="constant", shape="fixed", users=users, per_user_rate=rate / users, hold_s=hold_s)
+    check_bounds(plan)
+    return plan
+
+
+def closed_plan(run_id: str, base_url: str, request: RequestSpec, limits: TierLimits, users: int,
+                hold_s: float) -> Plan:
+    """`users` callers sending back to back for `hold_s` seconds (benchmarks: capacity). The rate is
+    bounded by the target's answers; the user count and duration are bounded here."""
+    if users > MAX_CLOSED_USERS or hold_s > MAX_CLOSED_S:
+        raise PlanError(f"closed-loop runs are bounded to {MAX_CLOSED_USERS} users and {MAX_CLOSED_S:.0f} s")
+    plan = Plan(run_id=run_id, tier=limits.tier, base_url=base_url, request=request, limits=limits,
+                kind="closed", shape="fixed", users=users, hold_s=hold_s)
     check_bounds(plan)
     return plan
 
@@ -209,12 +234,12 @@ def check_bounds(plan: Plan) -> None:
     host = urlsplit(plan.base_url).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise PlanError(f"load targets loopback only; {plan.base_url} is not")
-    if plan.kind == "windows":
-        top = max(plan.offered_rate(s.multiplier) for s in plan.stages)
-        if top > MAX_RATE_RPS:
-            raise PlanError(f"plan offers {top:.0f} req/s, above the bound of {MAX_RATE_RPS:.0f}")
-    elif plan.burst_users > 1000:
-        raise PlanError(f"burst of {plan.burst_users} users is above the bound of 1000")
+    top = (max(plan.offered_rate(s.multiplier) for s in plan.stages) if plan.kind == "windows"
+           else plan.users * plan.per_user_rate if plan.kind == "constant" else 0.0)
+    if top > MAX_RATE_RPS:
+        raise PlanError(f"plan offers {top:.0f} req/s, above the bound of {MAX_RATE_RPS:.0f}")
+    if plan.users > 1000:
+        raise PlanError(f"{plan.users} users is above the bound of 1000")
     if plan.duration_s() > min(plan.max_duration_s, MAX_DURATION_S):
         raise PlanError(f"plan lasts {plan.duration_s():.0f} s, above the bound of "
                         f"{min(plan.max_duration_s, MAX_DURATION_S):.0f} s")
