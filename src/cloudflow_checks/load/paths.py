@@ -65,3 +65,8 @@ def execute(workflow_id: str) -> RequestSpec:
 def health() -> RequestSpec:
     """An endpoint outside the rate limiter (benchmarks: unlimited vs limited)."""
     return record(lambda c: c.health())
+
+
+def openapi() -> RequestSpec:
+    """An unauthenticated, unlimited endpoint with no database work (framework baseline)."""
+    return record(lambda c: c.openapi())
