@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-CHECKS = '''
+CHECKS = r'''
 """Synthetic checks run against the fake target by the reporting tests."""
 import logging
 import os
@@ -122,6 +122,19 @@ def test_a_secret_registered_in_a_worker(api):
     worker_secret = "wrk-" + os.environ["FAKE_WORKER_SECRET"]
     redact.register(worker_secret)
     print("provisioned user with", worker_secret)
+    assert api.request("GET", "/health").status_code == 200
+
+
+@pytest.mark.behaviour("AUTH-01")
+def test_draws_a_timeline(api, report_pictures):
+    """Like a chaos or load check: saves a PNG, which the reporting plugin attaches to Allure."""
+    import struct, zlib
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 8 for _ in range(8))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    (report_pictures / "timeline-fake.png").write_bytes(png)
     assert api.request("GET", "/health").status_code == 200
 
 

@@ -93,6 +93,19 @@ def test_seeded_sev2_fault_fails_the_gate_with_an_incident_report(runner, fake):
     assert "Guide: Authentication & Authorization Issues" in md and "Remediation: Check roles" in md
     assert "target fake lacks capability provisioning" in md
     assert (run_dir / "exchanges.jsonl").is_file() and not (run_dir / "exchanges.parts").exists()
+    # a check's picture is kept in the run folder and attached to its Allure entry
+    assert (run_dir / "pictures" / "timeline-fake.png").is_file()
+    results = [json.loads(p.read_text()) for p in (run_dir / "allure-results").glob("*-result.json")]
+    drawn = next(r for r in results if r["name"] == "test_draws_a_timeline")
+    containers = [json.loads(p.read_text()) for p in (run_dir / "allure-results").glob("*-container.json")]
+    teardowns = [a for c in containers if drawn["uuid"] in c.get("children", [])
+                 for step in c.get("afters", []) for a in step.get("attachments", [])]  # shown under "Tear down"
+    assert any(a["type"] == "image/png" and a["name"] == "timeline-fake"
+               for a in drawn.get("attachments", []) + teardowns)
+    # the failing check carries its HTTP exchanges, redacted
+    failed = next(r for r in results if r["name"] == "test_missing_permission_answers_403")
+    names = [a["name"] for a in failed["attachments"]]
+    assert "HTTP 1: GET /api/v1/workflows/wf_12345678 -> 500" in names and "all HTTP exchanges" in names
 
 
 def test_seeded_sev4_fault_passes_the_default_gate_but_lists_the_failure(runner, fake):
