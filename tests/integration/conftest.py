@@ -20,5 +20,16 @@ def stack_env():
         stack.ensure_up(state)
         yield dict(os.environ, CLOUDFLOW_STATE_DIR=str(state))
     finally:
+        _report_dead_components(stack, state)
         stack.down(state)
-        shutil.rmtree(state, ignore_errors=True)
+        if not os.environ.get("CFC_KEEP_STATE"):
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _report_dead_components(stack, state: Path) -> None:
+    """A component that died during the session is a finding: show the tail of its log."""
+    for name, component in stack.status(state).get("components", {}).items():
+        if not component.get("alive") and component.get("log"):
+            log = Path(component["log"])
+            tail = log.read_text(errors="replace").splitlines()[-30:] if log.is_file() else []
+            print(f"\n[integration] stack component {name} died; {log}:\n" + "\n".join(tail))

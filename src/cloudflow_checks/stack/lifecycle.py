@@ -405,16 +405,20 @@ def _check_faults_on(info: dict, faults: list[str]) -> None:
         raise StackError(f"the twin did not turn on fault switch(es) {', '.join(off)} given in TWIN_FAULTS")
 
 
-def _healthy_info(state: Path) -> dict | None:
-    report = status(state)
-    if not report["up"]:
+def _running_info(state: Path) -> dict | None:
+    """stack.json of a started stack whose every process is alive. Health is not asked: a stack
+    that answers slowly (a loaded machine) or badly (a seeded fault, a toxic under test) is
+    still the one to use; restarting it would lose its state and toxics under the caller's feet."""
+    info = _read_json(state / "stack.json")
+    if not info or info.get("status") != "up" or not info.get("components"):
         return None
-    return _read_json(state / "stack.json")
+    alive = all(procs.is_alive(procs.ProcessRecord.from_json(c)) for c in info["components"].values())
+    return info if alive else None
 
 
 def _up_locked(state: Path, faults: list[str], requested: Mapping[str, int], timeout_s: float,
                progress: Progress) -> tuple[dict, bool]:
-    current = _healthy_info(state)
+    current = _running_info(state)
     if current is not None:
         if sorted(current.get("faults", [])) != faults:
             raise StackError(f"the stack in {state} is already up with faults {current.get('faults') or 'none'}, "
