@@ -196,8 +196,11 @@ def selftest(only, reports_dir):
 
 def _add_subcommands() -> None:
     """Subcommands that live in their own modules (each owns its area)."""
+    from .chaos.cli import gameday
+    from .reporting.cli import report
     from .stack.cli import twin
-    main.add_command(twin)
+    for command in (twin, gameday, report):
+        main.add_command(command)
 
 
 _add_subcommands()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 _MAX = 200
+_MAX_BODY = 4096  # enough to read an error answer; large bodies are cut
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,10 @@ class Exchange:
     path: str
     status: int
     correlation_id: str | None
+    request_headers: dict | None = None   # raw: redacted where they are written (attachments)
+    request_body: str | None = None
+    response_headers: dict | None = None
+    response_body: str | None = None
 
 
 _lock = threading.Lock()
@@ -32,9 +37,17 @@ def snapshot() -> list[Exchange]:
         return list(_current)
 
 
+def _text(content: bytes) -> str:
+    return content[:_MAX_BODY].decode("utf-8", "replace")
+
+
 def record(response: httpx.Response) -> None:
-    exchange = Exchange(response.request.method, response.request.url.path, response.status_code,
-                        response.headers.get("X-Correlation-ID"))
+    response.read()  # an event hook sees the response before its body is read
+    request = response.request
+    exchange = Exchange(request.method, request.url.path, response.status_code,
+                        response.headers.get("X-Correlation-ID"),
+                        dict(request.headers), _text(request.content), dict(response.headers),
+                        _text(response.content))
     with _lock:
         if len(_current) < _MAX:
             _current.append(exchange)

@@ -203,7 +203,7 @@ def _write_summary(config, state: _State, run_dir: Path) -> None:
         fail_on=config.getoption("cf_fail_on"),
     )
     built = summary_module.build(spec_module.load(), state.collector.results.values(), run)
-    summary_module.write(built, run_dir)
+    summary_module.write(built, run_dir, target=state.target)
 
 
 # -- fixtures ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import pytest
 
 from cloudflow_checks.client import TwinControl
 
-from tests.integration.conftest import stack_env  # noqa: F401  (the private twin, shared set-up)
 
 ROOT = Path(__file__).resolve().parents[2]
 # AUTH-06 (SEV-2) and AUTH-09 (SEV-4) with one neighbour each, to keep the run short
@@ -21,7 +20,7 @@ SELECTION = "test_missing_permission_gets_403 or test_access_request_is_recorded
 
 
 @pytest.fixture(scope="module")
-def control(stack_env):  # noqa: F811
+def control(stack_env):
     from cloudflow_checks import stack
     info = stack.read_info(stack_env["CLOUDFLOW_STATE_DIR"])
     ctl = TwinControl(info["api_url"], info["admin_token"])

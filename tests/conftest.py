@@ -1,4 +1,4 @@
-"""A twin stack of the integration tests' own, in a temporary state dir, stopped at the end."""
+"""Shared by the suite's own tests: a private twin stack in a temporary state dir, stopped at the end."""
 from __future__ import annotations
 
 import os
@@ -32,4 +32,4 @@ def _report_dead_components(stack, state: Path) -> None:
         if not component.get("alive") and component.get("log"):
             log = Path(component["log"])
             tail = log.read_text(errors="replace").splitlines()[-30:] if log.is_file() else []
-            print(f"\n[integration] stack component {name} died; {log}:\n" + "\n".join(tail))
+            print(f"\n[tests] stack component {name} died; {log}:\n" + "\n".join(tail))
