@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from .plan import DEFAULT_MAX_RATE_RPS, MAX_RATE_RPS
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TIERS = ("free", "standard", "premium")
 SCENARIOS = ("rates", "concurrency", "hourly")
@@ -37,7 +39,7 @@ def _usage(message: str) -> None:
               help="rates | concurrency | hourly (repeatable; default: rates and concurrency, hourly for free)")
 @click.option("--shape", default="sweep", show_default=True,
               type=click.Choice(["sweep", "half", "at-limit", "over-limit"]), help="load shape of the rates scenario")
-@click.option("--max-rate", default=250.0, show_default=True, type=click.FloatRange(1, 2000),
+@click.option("--max-rate", default=DEFAULT_MAX_RATE_RPS, show_default=True, type=click.FloatRange(1, MAX_RATE_RPS),
               help="highest wall-clock request rate a run may offer (req/s); sets the time-lapse")
 @click.option("--enterprise-per-minute", type=click.IntRange(1), default=None, envvar="CLOUDFLOW_ENTERPRISE_PER_MINUTE",
               help="the enterprise workspace's custom per-minute limit (configuration)")
@@ -56,6 +58,7 @@ def load(tier, workers, target, targets_file, scenarios, shape, max_rate, enterp
     from ..fixtures import _lock_folder
     from . import scenarios as sc
     from .plan import PlanError
+    from .runner import LoadRunError
 
     tiers = list(TIERS) if tier == "all" else [tier]
     enterprise = None
@@ -111,6 +114,9 @@ def load(tier, workers, target, targets_file, scenarios, shape, max_rate, enterp
         sys.exit(EXIT_OK if passed else EXIT_FAILED)
     except (ConfigError, PlanError) as exc:
         _usage(str(exc))
+    except (LoadRunError, accounts.ProvisioningError) as exc:
+        click.echo(f"cloudflow-checks load: no verdict: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
     finally:
         if api is not None:
             api.close()
