@@ -87,6 +87,13 @@ trap 'rm -rf "$WORK"' EXIT
 
 export CGO_ENABLED=0
 export GOFLAGS="-buildvcs=false -mod=readonly"
+# Private module and build caches: a `go clean -modcache` or `-cache` run by
+# anything else on the machine cannot pull files out from under this build,
+# and removing "$CACHE_ROOT" resets everything this script made.
+# (Module cache files are read-only: remove it with
+#  GOMODCACHE="$CACHE_ROOT/gomod" go clean -modcache.)
+export GOMODCACHE="${CLOUDFLOW_KUBE_GOMODCACHE:-$CACHE_ROOT/gomod}"
+export GOCACHE="${CLOUDFLOW_KUBE_GOCACHE:-$CACHE_ROOT/gobuild}"
 NICE=(nice -n 10)
 
 minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
@@ -97,7 +104,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 KWOK_LDFLAGS="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBE_VERSION"
 
-log "$(go version); building into $BIN_DIR"
+log "$(go version); building into $BIN_DIR (module cache $GOMODCACHE, build cache $GOCACHE)"
 start_all=$SECONDS
 
 log "downloading modules (Kubernetes $KUBE_VERSION)"

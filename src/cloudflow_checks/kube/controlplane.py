@@ -101,20 +101,20 @@ def _find_etcd(bin_dir: Path) -> Path | None:
 class Binaries:
     etcd: Path
     kube_apiserver: Path
-    kube_controller_manager: Path
-    kube_scheduler: Path
-    kwok: Path
+    kube_controller_manager: Path | None = None
+    kube_scheduler: Path | None = None
+    kwok: Path | None = None
 
     @classmethod
-    def find(cls, bin_dir: Path | None = None) -> "Binaries":
-        """Locate every binary or raise :class:`BinariesNotFound` naming what is missing."""
+    def find(cls, bin_dir: Path | None = None, *, controllers: bool = True, kwok: bool = True) -> "Binaries":
+        """Locate the binaries needed or raise :class:`BinariesNotFound` naming what is missing."""
         bin_dir = Path(bin_dir) if bin_dir else default_bin_dir()
-        paths = {
-            "kube_apiserver": bin_dir / "kube-apiserver",
-            "kube_controller_manager": bin_dir / "kube-controller-manager",
-            "kube_scheduler": bin_dir / "kube-scheduler",
-            "kwok": bin_dir / "kwok",
-        }
+        paths = {"kube_apiserver": bin_dir / "kube-apiserver"}
+        if controllers:
+            paths["kube_controller_manager"] = bin_dir / "kube-controller-manager"
+            paths["kube_scheduler"] = bin_dir / "kube-scheduler"
+        if kwok:
+            paths["kwok"] = bin_dir / "kwok"
         missing = [str(p) for p in paths.values() if not os.access(p, os.X_OK)]
         etcd = _find_etcd(bin_dir)
         if etcd is None or not os.access(etcd, os.X_OK):
@@ -254,7 +254,7 @@ class ControlPlane:
     def start(self) -> "ControlPlane":
         if self._started:
             return self
-        self._bins = Binaries.find(self.bin_dir)
+        self._bins = Binaries.find(self.bin_dir, controllers=self.controllers, kwok=self.kwok)
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="cloudflow-kube-"))
             self._tmp_state = True
