@@ -6,6 +6,7 @@ Locust runs in subprocesses; the twin's clock is time-lapsed so a window passes 
 """
 from __future__ import annotations
 
+import allure
 import pytest
 
 from cloudflow_checks.load import scenarios
@@ -17,13 +18,22 @@ pytestmark = [pytest.mark.destructive, pytest.mark.requires("provisioning", "clo
 SHAPES = {"free": "sweep", "standard": "sweep", "premium": "over-limit"}
 
 
+def judged(outcome: scenarios.Outcome) -> scenarios.Outcome:
+    """Attach the run's verdicts and picture to the report (allure), then hand the outcome back."""
+    for name, kind in (("verdicts.md", allure.attachment_type.TEXT), (f"rate-{outcome.tier}.png", allure.attachment_type.PNG)):
+        path = outcome.folder / name
+        if path.is_file():
+            allure.attach.file(str(path), name=name, attachment_type=kind)
+    return outcome
+
+
 @pytest.mark.behaviour("RATE-02", "RATE-01", "RATE-03", "PERF-02")
 @pytest.mark.parametrize("tier", ["free", "standard", "premium"])
 def test_tier_gets_exactly_its_per_minute_limit(load_context, load_folder, tier):
     """Rate Limit Tiers: offered 0.5x / 1x / 1.5x per minute, each window accepts min(offered,
     limit) exactly; every rejection is the documented 429, Remaining falls, Retry-After is enough;
     p95 under the SLO at 1x and no 5xx."""
-    outcome = scenarios.rate_windows(load_context, tier, load_folder, shape=SHAPES[tier])
+    outcome = judged(scenarios.rate_windows(load_context, tier, load_folder, shape=SHAPES[tier]))
     assert outcome.passed, outcome.failure_text()
 
 
@@ -31,12 +41,12 @@ def test_tier_gets_exactly_its_per_minute_limit(load_context, load_folder, tier)
 @pytest.mark.parametrize("tier", ["free", "standard", "premium"])
 def test_concurrent_workflow_cap_holds_under_a_burst(load_context, load_folder, tier):
     """Rate Limit Tiers: Concurrent Workflows 5 / 50 / 200, exact under 1.5x simultaneous starts."""
-    outcome = scenarios.concurrency(load_context, tier, load_folder)
+    outcome = judged(scenarios.concurrency(load_context, tier, load_folder))
     assert outcome.passed, outcome.failure_text()
 
 
 @pytest.mark.behaviour("RATE-02", "RATE-01")
 def test_free_tier_hourly_cap_in_a_time_lapsed_hour(load_context, load_folder):
     """Rate Limit Tiers: Free 1,000 requests per hour at 1.5x per minute; then 429 until the hour ends."""
-    outcome = scenarios.hourly(load_context, "free", load_folder)
+    outcome = judged(scenarios.hourly(load_context, "free", load_folder))
     assert outcome.passed, outcome.failure_text()
