@@ -197,9 +197,10 @@ def selftest(only, reports_dir):
 def _add_subcommands() -> None:
     """Subcommands that live in their own modules (each owns its area)."""
     from .chaos.cli import gameday
+    from .load.cli import load
     from .reporting.cli import report
     from .stack.cli import twin
-    for command in (twin, gameday, report):
+    for command in (twin, gameday, report, load):
         main.add_command(command)
 
 

@@ -1,7 +1,6 @@
 """`cloudflow-checks load`: drive each rate-limit tier to its limits and past them, with verdicts.
 
     cloudflow-checks load [--tier free|standard|premium|enterprise|all] [--workers N] [--target NAME]
-    python -m cloudflow_checks.load.cli ...      (until the main CLI registers the command)
 
 Per tier: a time-lapsed sweep at 0.5x, 1x and 1.5x the per-minute limit, a burst at the
 concurrent-workflow cap, and (free tier, or --hourly) a time-lapsed hour. Exit status: 0 all verdicts
