@@ -95,14 +95,20 @@ def hourly(ctx: Context, tier: str, folder: Path) -> Outcome:
         raise PlanError("the hourly scenario needs clock control (an hour of real time is too long)")
     limits = ctx.limits(tier)
     minutes = limits.per_hour // limits.per_minute + 2
-    now = ctx.control.now()
-    ctx.control.advance((now // HOUR_S + 1) * HOUR_S - HOURLY_LEAD_S - now)   # near an hour edge ...
-    _ws, token = ctx.workspace(tier, "viewer")      # ... so the token outlives the whole hour's run
-    plan = windows_plan(_run_id(tier, "hourly"), ctx.target.base_url, paths.list_workflows(), limits, "hourly",
-                        clock=True, speed=HOURLY_SPEED, stages=[Stage(1.5, minutes)], align_s=HOUR_S,
-                        max_rate=ctx.max_rate)
-    _attach(plan, ctx, token)
-    output = runner.run(plan, folder, workers=ctx.workers, nice=ctx.nice)
+    # The run moves the twin clock past an hour: put it back afterwards, or every token issued
+    # before (the platform admin's, the next scenario's caller's) has expired.
+    start_offset = ctx.control.offset()
+    try:
+        now = ctx.control.now()
+        ctx.control.advance((now // HOUR_S + 1) * HOUR_S - HOURLY_LEAD_S - now)   # near an hour edge ...
+        _ws, token = ctx.workspace(tier, "viewer")      # ... so the token outlives the whole hour's run
+        plan = windows_plan(_run_id(tier, "hourly"), ctx.target.base_url, paths.list_workflows(), limits,
+                            "hourly", clock=True, speed=HOURLY_SPEED, stages=[Stage(1.5, minutes)],
+                            align_s=HOUR_S, max_rate=ctx.max_rate)
+        _attach(plan, ctx, token)
+        output = runner.run(plan, folder, workers=ctx.workers, nice=ctx.nice)
+    finally:
+        ctx.control.set_offset(start_offset)
     found = verdicts.judge(output.history, plan, ctx.spec, hourly=True)
     return _finish(plan, folder, output, found, "hourly")
 
