@@ -15,7 +15,7 @@ from .clock import Clock, TargetLock
 from .logsource import FileLogSource
 
 __all__ = ["spec", "cf_target", "api", "platform_admin", "workspace_factory", "workspace",
-           "control", "clock", "partner", "target_clock_now", "exclusive_target", "logs", "toxiproxy", "_cloudflow_labels_and_clock_guard"]
+           "control", "clock", "partner", "target_clock_now", "exclusive_target", "logs", "toxiproxy", "_cloudflow_allure_labels"]
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +39,10 @@ def api(cf_target):
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def platform_admin(api, cf_target):
+    """The platform admin, logged in afresh for each check: a session-long token would outlive a
+    clock moved by a check or a load run (it is one request)."""
     if not cf_target.has("provisioning"):
         pytest.skip(f"target {cf_target.name} lacks capability provisioning")
     return accounts.platform_admin_client(api, cf_target)
@@ -143,9 +145,9 @@ def partner(cf_target, request):
 
 
 @pytest.fixture(autouse=True)
-def _cloudflow_labels_and_clock_guard(request):
-    """Allure labels from the behaviour markers; a shared clock lock for checks that touch the target."""
-    from .plugin import _behaviours, _target
+def _cloudflow_allure_labels(request):
+    """Allure labels from the behaviour markers."""
+    from .plugin import _behaviours
     ids = _behaviours(request.node)
     if not ids:
         yield
@@ -158,12 +160,7 @@ def _cloudflow_labels_and_clock_guard(request):
         allure.dynamic.story(bid)
         allure.dynamic.tag(spec[bid].severity)
     allure.dynamic.severity(_ALLURE_SEVERITY[min(spec[b].severity for b in ids)])
-    if {"clock", "exclusive_target", "partner"} & set(request.fixturenames):
-        yield  # takes the lock exclusively itself
-        return
-    target = _target(request.config)
-    with TargetLock(_lock_folder(target)).shared():
-        yield
+    yield  # the shared target lock is held by plugin.pytest_runtest_protocol
 
 
 _ALLURE_SEVERITY = {"SEV-1": allure.severity_level.BLOCKER, "SEV-2": allure.severity_level.CRITICAL,

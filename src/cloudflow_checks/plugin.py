@@ -156,6 +156,24 @@ def pytest_runtest_setup(item):
         pytest.skip(f"target {target.name} is marked production; pass --allow-production to inject faults")
 
 
+# Fixtures that take the target's lock exclusively themselves (fixtures.py).
+EXCLUSIVE_FIXTURES = {"clock", "exclusive_target", "partner"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Hold the target's shared lock over the check's whole protocol, so that session- and
+    module-scoped fixtures (set up before any function-scoped one) are built under it too: a token
+    minted while another process has the target's clock moved would be rejected once it is back."""
+    if not _behaviours(item) or EXCLUSIVE_FIXTURES & set(item.fixturenames):
+        yield
+        return
+    from .clock import TargetLock
+    from .fixtures import _lock_folder
+    with TargetLock(_lock_folder(_target(item.config))).shared():
+        yield
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
