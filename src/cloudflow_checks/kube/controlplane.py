@@ -221,6 +221,9 @@ class ControlPlane:
         files written with :meth:`write_container_log`.
     :param log_containers: container names with a log file of their own;
         any other container reads ``pod-logs/<ns>/_default.log``.
+    :param detached: the components outlive this Python process (``cloudflow-checks
+        cluster up``): no ``PR_SET_PDEATHSIG``, no ``atexit`` stop; stop them
+        later from :meth:`record` (a failed :meth:`start` still stops them).
     """
 
     state_dir: Path | None = None
@@ -234,6 +237,7 @@ class ControlPlane:
     stop_grace_s: float = 10.0
     keep_state: bool = False
     extra_apiserver_args: Sequence[str] = ()
+    detached: bool = False
 
     endpoints: Endpoints = field(default_factory=Endpoints, init=False)
     kubeconfig: Path | None = field(default=None, init=False)
@@ -261,7 +265,8 @@ class ControlPlane:
         self.state_dir = Path(self.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._started = True
-        atexit.register(self.stop)
+        if not self.detached:
+            atexit.register(self.stop)
         deadline = time.monotonic() + self.start_timeout_s
         try:
             self._make_pki()
@@ -288,7 +293,7 @@ class ControlPlane:
         if self._started:
             self._started = False
             try:
-                atexit.unregister(self.stop)
+                atexit.unregister(self.stop)  # harmless when never registered
             except Exception:
                 pass
             if self._tmp_state and not self.keep_state and self.state_dir is not None:
@@ -300,6 +305,21 @@ class ControlPlane:
 
     def pids(self) -> dict[str, int]:
         return {p.name: p.popen.pid for p in self._procs}
+
+    def record(self) -> dict:
+        """What another process needs to reach and to stop this control plane (JSON-able).
+
+        ``components`` are in start order; each leads its own process group.
+        """
+        return {
+            "kube_version": KUBE_VERSION,
+            "kwok_version": KWOK_VERSION if self.kwok else None,
+            "state_dir": str(self.state_dir),
+            "kubeconfig": str(self.kubeconfig),
+            "endpoints": {"apiserver": self.endpoints.apiserver, "etcd": self.endpoints.etcd_client,
+                          "kwok": self.endpoints.kwok_server or None},
+            "components": [{"name": p.name, "pid": p.popen.pid, "log": str(p.log_path)} for p in self._procs],
+        }
 
     # ------------------------------------------------------------------ clients
 
@@ -390,7 +410,7 @@ class ControlPlane:
                 cwd=self.state_dir,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
-                preexec_fn=_child_setup,
+                preexec_fn=None if self.detached else _child_setup,
             )
         except BaseException:
             fh.close()
@@ -568,10 +588,12 @@ class ControlPlane:
             f"--server-address=127.0.0.1:{port}",
             f"--tls-cert-file={self._kwok_serving.cert}",
             f"--tls-private-key-file={self._kwok_serving.key}",
+            # Node leases renewed every 10 s, as a kubelet does. Without them kwok's only sign of
+            # life is a node status heartbeat about once a minute, longer than the node lifecycle
+            # controller's 50 s grace: it would mark the nodes' pods NotReady after a minute.
+            "--node-lease-duration-seconds=40",
         ]
-        config = self._kwok_logs_config()
-        if config is not None:
-            argv.append(f"--config={config}")
+        argv.append(f"--config={self._write_kwok_docs(self._kwok_stages() + self._kwok_logs_docs())}")
         proc = self._spawn("kwok", argv)
 
         def listening() -> bool:
@@ -580,15 +602,22 @@ class ControlPlane:
 
         self._wait(proc, deadline, listening, "serving")
 
-    def _kwok_logs_config(self) -> Path | None:
+    @staticmethod
+    def _kwok_stages() -> list[dict]:
+        """kwok's pod stages, with a per-pod start-up time (see :mod:`.kwok_stages`)."""
+        import yaml
+
+        from .kwok_stages import POD_STAGES
+
+        return [yaml.safe_load(text) for text in POD_STAGES]
+
+    def _kwok_logs_docs(self) -> list[dict]:
         """ClusterLogs per namespace: container ``c`` reads ``pod-logs/<ns>/c.log``.
 
         kwok matches a log entry by container name, so the entry list is built
         from the container names known at start (:attr:`log_containers`) plus a
         catch-all entry (``pod-logs/<ns>/_default.log``) for any other.
         """
-        if not self.pod_log_namespaces:
-            return None
         assert self.state_dir
         docs = []
         for ns in self.pod_log_namespaces:
@@ -613,7 +642,7 @@ class ControlPlane:
                 "metadata": {"name": f"pod-logs-{ns}"},
                 "spec": {"selector": {"matchNamespaces": [ns]}, "logs": entries},
             })
-        return self._write_kwok_docs(docs)
+        return docs
 
     def _create_nodes(self, deadline: float) -> None:
         from kubernetes import client
