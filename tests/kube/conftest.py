@@ -9,6 +9,7 @@ CLOUDFLOW_KUBE_REQUIRED is set, in which case it fails.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,5 +64,12 @@ def healthy_again(api, cloudflow):
         except client.ApiException as e:
             if e.status != 404:
                 raise
+    # Gone first: until the controllers see the deletion, the Deployment may still look ready.
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while broken and time.monotonic() < deadline:
+        names = {p.metadata.name for p in core.list_namespaced_pod(cloudflow, _request_timeout=10).items}
+        if not names & set(broken):
+            break
+        time.sleep(0.2)
     for dep in SEED:
         wait_deployment_ready(api, cloudflow, dep.name, timeout_s=READY_TIMEOUT_S)

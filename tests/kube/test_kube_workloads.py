@@ -168,7 +168,7 @@ def test_oomkilled_in_last_state_is_reported(api, cloudflow, healthy_again):
 
 @pytest.mark.behaviour("K8S-02")
 def test_crash_loop_with_high_restart_count_is_reported(api, cloudflow, healthy_again):
-    pod = _first_pod(api, cloudflow, "cloudflow-db")
+    pod = _first_pod(api, cloudflow, "cloudflow-db-primary")
     healthy_again.append(pod.metadata.name)
     finished = _now() - _dt.timedelta(seconds=30)
     _patch_container_status(
@@ -187,10 +187,10 @@ def test_crash_loop_with_high_restart_count_is_reported(api, cloudflow, healthy_
         "restart_count": 12, "max_restarts": MAX_RESTARTS, "waiting_reason": "CrashLoopBackOff"}
     # An exit 1 crash is not an OOM kill.
     assert workloads.oomkilled_containers(api, cloudflow, lookback_s=LOOKBACK_S).ok
-    # With its only replica down, cloudflow-db is not available.
+    # With its only replica down, cloudflow-db-primary is not available.
     problems = _eventually(
-        lambda: {f.problem for f in workloads.deployment_availability(api, cloudflow, ["cloudflow-db"]).findings},
-        PROPAGATION_S, "cloudflow-db unavailable")
+        lambda: {f.problem for f in workloads.deployment_availability(api, cloudflow, ["cloudflow-db-primary"]).findings},
+        PROPAGATION_S, "cloudflow-db-primary unavailable")
     assert {"not_ready", "not_available"} <= problems
 
 
