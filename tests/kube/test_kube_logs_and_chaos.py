@@ -96,7 +96,7 @@ def test_rollout_restart_replaces_every_pod_without_downtime(api, cloudflow):
 @pytest.mark.behaviour("K8S-03")
 def test_wait_deployment_ready_is_bounded(api, cloudflow):
     apps = client.AppsV1Api(api)
-    name = "cloudflow-db"
+    name = "cloudflow-db-primary"
     apps.patch_namespaced_deployment(name, cloudflow, {"spec": {
         "template": {"spec": {"nodeSelector": {"cloudflow.test/no-such-node": "true"}}}}},
         _request_timeout=10)
@@ -109,3 +109,52 @@ def test_wait_deployment_ready_is_bounded(api, cloudflow):
         apps.patch_namespaced_deployment(name, cloudflow, {"spec": {
             "template": {"spec": {"nodeSelector": None}}}}, _request_timeout=10)
         chaos.wait_deployment_ready(api, cloudflow, name, timeout_s=RECOVERY_S)
+
+
+# --------------------------------------------------------------------------- K8S-03 experiment
+
+
+def _experiment(api, namespace, deployment, action, spec, **kwargs):
+    values = spec["K8S-03"]
+    return chaos.pod_chaos(
+        api, namespace, deployment, action=action,
+        probe=chaos.service_endpoints_probe(api, namespace, deployment),
+        probe_rate_per_s=values["probe_rate_per_s"], min_availability_pct=values["min_availability_pct"],
+        ready_within_s=values["ready_within_s"], **kwargs)
+
+
+@pytest.mark.behaviour("K8S-03")
+@pytest.mark.parametrize("action", ["delete_pod", "rollout_restart"])
+def test_pod_chaos_passes_with_two_replicas(api, cloudflow, spec, action):
+    result = _experiment(api, cloudflow, "cloudflow-api", action, spec)
+    assert result.ok, result.summary()
+    assert result.failures == 0 and result.availability_pct == 100.0, result.summary()
+    assert result.probes >= 3 * spec["K8S-03"]["probe_rate_per_s"], result.summary()  # >= 4 s window
+    assert result.ready_after_s is not None and result.ready_after_s < RECOVERY_S
+    if action == "delete_pod":
+        assert result.deleted_pod and result.deleted_pod not in {
+            p.metadata.name for p in deployment_pods(api, cloudflow, "cloudflow-api")}
+
+
+@pytest.mark.behaviour("K8S-03")
+def test_pod_chaos_fails_with_one_replica(api, cloudflow, spec):
+    """The database Deployment runs one replica: losing its pod leaves its Service with no ready
+    endpoint until the replacement is ready, and the experiment says so."""
+    result = _experiment(api, cloudflow, "cloudflow-db-primary", "delete_pod", spec)
+    assert not result.ok, result.summary()
+    assert result.failures >= 1 and result.availability_pct < spec["K8S-03"]["min_availability_pct"], result.summary()
+    assert [p for p in result.problems() if p.startswith("availability")], result.problems()
+    # It still recovers: the failure is the downtime, not the recovery.
+    assert result.ready_after_s is not None and result.ready_after_s < RECOVERY_S
+
+
+@pytest.mark.behaviour("K8S-03")
+def test_pod_chaos_refuses_production_and_unknown_actions(api, cloudflow):
+    probe = chaos.service_endpoints_probe(api, cloudflow, "cloudflow-api")
+    with pytest.raises(chaos.ChaosRefused, match="production"):
+        chaos.pod_chaos(api, cloudflow, "cloudflow-api", action="delete_pod", probe=probe, probe_rate_per_s=5,
+                        min_availability_pct=99, ready_within_s=120, production=True)
+    with pytest.raises(ValueError, match="unknown action"):
+        chaos.pod_chaos(api, cloudflow, "cloudflow-api", action="drain_node", probe=probe, probe_rate_per_s=5,
+                        min_availability_pct=99, ready_within_s=120)
+    assert len(deployment_pods(api, cloudflow, "cloudflow-api")) == 2, "nothing was deleted"
