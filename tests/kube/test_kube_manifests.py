@@ -92,6 +92,7 @@ def test_checks_service_account_reads_but_cannot_change(api, rbac_applied):
 def test_chaos_service_account_may_delete_pods_and_patch_deployments(api, rbac_applied):
     assert _allowed(api, CHAOS_SA, "delete", "pods")
     assert _allowed(api, CHAOS_SA, "patch", "deployments", group="apps")
+    assert _allowed(api, CHAOS_SA, "list", "endpointslices", group="discovery.k8s.io")  # the probe
     assert not _allowed(api, CHAOS_SA, "delete", "deployments", group="apps")
     assert not _allowed(api, CHAOS_SA, "get", "secrets")
     assert not _allowed(api, CHAOS_SA, "delete", "pods", namespace="default")
@@ -115,3 +116,22 @@ def test_impersonated_delete_is_refused_for_checks_and_allowed_for_chaos(api, rb
     assert delete_as(CHAOS_SA) is not None
     # Dry run: the pod is still there.
     assert client.CoreV1Api(api).read_namespaced_pod(pod.metadata.name, rbac_applied, _request_timeout=10)
+
+
+@pytest.mark.behaviour("K8S-01")
+def test_cronjob_targets_file_is_one_the_suite_loads(tmp_path):
+    """The CronJob's ConfigMap holds a targets file the suite accepts, naming the target the job runs."""
+    from cloudflow_checks import config
+
+    docs = _docs("cronjob.yaml")
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap")
+    job = next(d for d in docs if d["kind"] == "CronJob")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    path = tmp_path / "targets.yaml"
+    path.write_text(configmap["data"]["targets.yaml"])
+    target = config.select(config.load_targets(path), env["CLOUDFLOW_TARGET"])
+    assert "kubernetes" in target.capabilities and target.kube.namespace == "cloudflow"
+    assert target.kube.kubeconfig is None  # in the pod: its ServiceAccount
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert str(Path(env["CLOUDFLOW_TARGETS"]).parent) in mounts
