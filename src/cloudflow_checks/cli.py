@@ -197,10 +197,11 @@ def selftest(only, reports_dir):
 def _add_subcommands() -> None:
     """Subcommands that live in their own modules (each owns its area)."""
     from .chaos.cli import gameday
+    from .kube.cli import cluster
     from .load.cli import load
     from .reporting.cli import report
     from .stack.cli import twin
-    for command in (twin, gameday, report, load):
+    for command in (twin, gameday, report, load, cluster):
         main.add_command(command)
 
 

@@ -35,7 +35,7 @@ def from_stack(name: str, cfg: TargetConfig, info: dict, folder: Path) -> Target
         raise ConfigError(f"the local stack in {folder} has no platform admin in its seed")
     return Target(
         name=name, kind="twin", base_url=info["api_url"], production=cfg.production,
-        capabilities=LOCAL_CAPABILITIES,
+        capabilities=LOCAL_CAPABILITIES | frozenset(cfg.capabilities), kube=cfg.kube,
         platform_admin=Credentials(admins[0]["email"], admins[0]["password"]),
         accounts={},
         signing_alg=info["signing_alg"], signing_key=info["signing_key"],

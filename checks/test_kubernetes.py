@@ -1,0 +1,71 @@
+"""Kubernetes checks: the cluster side of CloudFlow, read through the Kubernetes API.
+
+Guide: Overview > Quick Diagnostic Checklist (`kubectl get deployments -n cloudflow`);
+Performance Problems > Memory Leaks > Detection (`kubectl get pods ... | grep OOMKilled`,
+`kubectl describe deployment cloudflow-api | grep -A 5 Limits`).
+
+The namespace and the cluster come from the target's `kube` settings (default namespace
+`cloudflow`); the local twin has no cluster, so these are skipped there unless the target
+declares `kubernetes` (`cluster-demo`, after `cloudflow-checks cluster up`). Every API call
+carries a client-side timeout.
+"""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.requires("kubernetes")
+
+#: Seconds each Kubernetes API call may take.
+REQUEST_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def kube(cf_target):
+    """API client and namespace of the target's cluster; an unreachable cluster fails the check."""
+    from cloudflow_checks.kube.target import KubeTargetError, kube_access
+
+    try:
+        access = kube_access(cf_target)
+    except KubeTargetError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield access
+    access.api_client.close()
+
+
+def _assert_ok(*results) -> None:
+    problems = [r.summary() for r in results if not r.ok]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.behaviour("K8S-01")
+def test_deployments_available_and_rolled_out(kube, spec):
+    """Every Deployment the guide names has all replicas ready, Available and Progressing true,
+    and its newest rollout complete (what `kubectl rollout status` waits for)."""
+    from cloudflow_checks.kube import workloads
+
+    names = spec["K8S-01"]["deployments"]
+    result = workloads.deployment_availability(kube.api_client, kube.namespace, names,
+                                               request_timeout=REQUEST_TIMEOUT_S)
+    _assert_ok(result)
+
+
+@pytest.mark.behaviour("K8S-02")
+def test_no_oomkilled_containers_or_restart_storms(kube, spec):
+    """No container of the namespace was OOM-killed within the look-back (state and lastState,
+    reason OOMKilled or exit 137), and none restarted more often than the limit or crash-loops."""
+    from cloudflow_checks.kube import workloads
+
+    values = spec["K8S-02"]
+    oom = workloads.oomkilled_containers(kube.api_client, kube.namespace, lookback_s=values["lookback_s"],
+                                         request_timeout=REQUEST_TIMEOUT_S)
+    restarts = workloads.restart_counts(kube.api_client, kube.namespace, max_restarts=values["max_restarts"],
+                                        request_timeout=REQUEST_TIMEOUT_S)
+    _assert_ok(oom, restarts)
+
+
+@pytest.mark.behaviour("K8S-02")
+def test_memory_requests_and_limits_set(kube):
+    """Every container of every Deployment in the namespace sets a memory request and limit."""
+    from cloudflow_checks.kube import workloads
+
+    _assert_ok(workloads.memory_resources(kube.api_client, kube.namespace, request_timeout=REQUEST_TIMEOUT_S))
