@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import accounts
@@ -37,6 +37,13 @@ class Outcome:
 
     def lines(self) -> list[str]:
         return [f"[{self.tier} {self.scenario}] {v.line()}" for v in self.verdicts]
+
+    def of(self, *behaviours: str) -> "Outcome":
+        """The same run judged only by the verdicts of these behaviour IDs (one check per ID)."""
+        kept = [v for v in self.verdicts if v.behaviour in behaviours]
+        if not kept:
+            raise ValueError(f"the {self.scenario} run has no verdict of {', '.join(behaviours)}")
+        return replace(self, verdicts=kept)
 
     def failure_text(self) -> str:
         failed = [v for v in self.verdicts if not v.passed]
