@@ -2,7 +2,9 @@
 
 Guide: Overview > Quick Diagnostic Checklist (`kubectl get deployments -n cloudflow`);
 Performance Problems > Memory Leaks > Detection (`kubectl get pods ... | grep OOMKilled`,
-`kubectl describe deployment cloudflow-api | grep -A 5 Limits`).
+`kubectl describe deployment cloudflow-api | grep -A 5 Limits`); Database Connection Issues >
+Connection Pool Exhaustion > Immediate mitigation (`kubectl rollout restart`, K8S-03: destructive
+and slow, so not in the smoke profile; refused on a production target without --allow-production).
 
 The namespace and the cluster come from the target's `kube` settings (default namespace
 `cloudflow`); the local twin has no cluster, so these are skipped there unless the target
@@ -69,3 +71,31 @@ def test_memory_requests_and_limits_set(kube):
     from cloudflow_checks.kube import workloads
 
     _assert_ok(workloads.memory_resources(kube.api_client, kube.namespace, request_timeout=REQUEST_TIMEOUT_S))
+
+
+@pytest.mark.behaviour("K8S-03")
+@pytest.mark.destructive
+@pytest.mark.slow
+@pytest.mark.parametrize("action", ["delete_pod", "rollout_restart"])
+def test_pod_loss_and_rollout_restart_cause_no_downtime(kube, spec, cf_target, exclusive_target, request, action):
+    """Immediate mitigation (`kubectl rollout restart deployment/cloudflow-api`): losing one pod, or a
+    rollout restart, keeps the service available (probe at the spec's rate) and the Deployment is
+    ready again within the bound. The probe: the Service has a ready endpoint, and on a remote
+    target also `GET /health` answers 2xx (the local twin does not run in the cluster)."""
+    from cloudflow_checks.kube import chaos
+
+    values = spec["K8S-03"]
+    probes = [chaos.service_endpoints_probe(kube.api_client, kube.namespace, values["service"],
+                                            request_timeout=REQUEST_TIMEOUT_S)]
+    if cf_target.kind == "remote":
+        probes.append(chaos.http_probe(f"{cf_target.base_url}/health"))
+    try:
+        result = chaos.pod_chaos(
+            kube.api_client, kube.namespace, values["deployment"], action=action,
+            probe=lambda: all(p() for p in probes), probe_rate_per_s=values["probe_rate_per_s"],
+            min_availability_pct=values["min_availability_pct"], ready_within_s=values["ready_within_s"],
+            production=cf_target.production, allow_production=request.config.getoption("allow_production"),
+            request_timeout=REQUEST_TIMEOUT_S)
+    except chaos.ChaosRefused as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert result.ok, result.summary()

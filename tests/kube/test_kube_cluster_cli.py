@@ -1,6 +1,6 @@
 """`cloudflow-checks cluster up|status|down` and `run --target cluster-demo` end to end, as a
 user runs them (subprocesses), against a private twin and a control plane of their own:
-the K8S checks pass on the seeded namespace, K8S-02 fails once a pod was OOM-killed, and
+the K8S checks (K8S-03's pod chaos included) pass on the seeded namespace, K8S-02 fails once a pod was OOM-killed, and
 `down` leaves no process behind."""
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ def _cli(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _run_k8s_checks(env: dict, reports: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    result = _cli(env, "run", "--target", "cluster-demo", "--reports", str(reports), "--workers", "0",
-                  "-k", "test_kubernetes")
+def _run_k8s_checks(env: dict, reports: Path, profile: str = "smoke") -> tuple[subprocess.CompletedProcess, dict]:
+    result = _cli(env, "run", "--target", "cluster-demo", "--profile", profile, "--reports", str(reports),
+                  "--workers", "0", "-k", "test_kubernetes")
     summary = reports / "latest" / "summary.json"
     assert summary.is_file(), result.stdout + result.stderr
     return result, json.loads(summary.read_text())
 
 
 def _statuses(summary: dict) -> dict[str, str]:
-    return {i: summary["behaviours"][i]["status"] for i in ("K8S-01", "K8S-02")}
+    return {i: summary["behaviours"][i]["status"] for i in ("K8S-01", "K8S-02", "K8S-03")}
 
 
 def _oom_kill_one_pod(kubeconfig: Path, namespace: str) -> str:
@@ -58,7 +58,7 @@ def _oom_kill_one_pod(kubeconfig: Path, namespace: str) -> str:
     return pod.metadata.name
 
 
-@pytest.mark.behaviour("K8S-01", "K8S-02")
+@pytest.mark.behaviour("K8S-01", "K8S-02", "K8S-03")
 def test_cluster_up_run_cluster_demo_and_down(stack_env, tmp_path):
     if not binaries_available() and not kube_required():
         pytest.skip("Kubernetes control-plane binaries not built (scripts/build-kube.sh)")
@@ -77,16 +77,17 @@ def test_cluster_up_run_cluster_demo_and_down(stack_env, tmp_path):
         again = _cli(env, "cluster", "up", "--json")
         assert again.returncode == 0 and json.loads(again.stdout)["components"] == info["components"]
 
-        healthy, summary = _run_k8s_checks(env, tmp_path / "healthy")
+        # The gate profile: K8S-03's pod chaos (slow, destructive) too.
+        healthy, summary = _run_k8s_checks(env, tmp_path / "healthy", "gate")
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
-        assert _statuses(summary) == {"K8S-01": "passed", "K8S-02": "passed"}, summary["checks"]
+        assert _statuses(summary) == {"K8S-01": "passed", "K8S-02": "passed", "K8S-03": "passed"}, summary["checks"]
         assert summary["target"]["name"] == "cluster-demo"
         assert {c["outcome"] for c in summary["checks"]} == {"passed"}
 
         pod = _oom_kill_one_pod(Path(info["kubeconfig"]), info["namespace"])
         broken, summary = _run_k8s_checks(env, tmp_path / "oomkilled")
         assert broken.returncode == 1, broken.stdout + broken.stderr  # K8S-02 is SEV-2: the gate fails
-        assert _statuses(summary) == {"K8S-01": "passed", "K8S-02": "failed"}
+        assert _statuses(summary) == {"K8S-01": "passed", "K8S-02": "failed", "K8S-03": "not-run"}
         failed = [c for c in summary["checks"] if c["outcome"] == "failed"]
         assert [c["nodeid"].rsplit("::", 1)[-1] for c in failed] == ["test_no_oomkilled_containers_or_restart_storms"]
         assert "OOMKilled" in failed[0]["message"] and pod in failed[0]["message"]
@@ -100,10 +101,10 @@ def test_cluster_up_run_cluster_demo_and_down(stack_env, tmp_path):
 
 def test_cluster_checks_skip_on_the_local_twin(stack_env, tmp_path):
     """The local twin declares no cluster: the K8S checks are skipped there, with the reason."""
-    result = _cli(stack_env, "run", "--target", "local", "--reports", str(tmp_path), "--workers", "0",
-                  "-k", "test_kubernetes")
+    result = _cli(stack_env, "run", "--target", "local", "--profile", "gate", "--reports", str(tmp_path),
+                  "--workers", "0", "-k", "test_kubernetes")
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     assert result.returncode == 0, result.stdout + result.stderr
     assert {c["outcome"] for c in summary["checks"]} == {"skipped"}
     assert all("lacks capability kubernetes" in c["message"] for c in summary["checks"])
-    assert _statuses(summary) == {"K8S-01": "skipped", "K8S-02": "skipped"}
+    assert _statuses(summary) == {"K8S-01": "skipped", "K8S-02": "skipped", "K8S-03": "skipped"}
