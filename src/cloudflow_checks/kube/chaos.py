@@ -169,8 +169,39 @@ def wait_pod_replaced(
     return ReadyResult(deployment, time.monotonic() - start, polls + ready.polls)
 
 
+class _BackgroundLoop:
+    """Call :meth:`_step` at a fixed rate in a daemon thread, from ``with`` entry until exit,
+    and never longer than ``max_duration_s``. Subclasses are dataclasses with ``max_duration_s``."""
+
+    _thread_name = "kube-background-loop"
+    max_duration_s: float
+
+    def _interval_s(self) -> float:
+        raise NotImplementedError
+
+    def _step(self) -> None:  # must not raise: record errors instead
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        start = next_at = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - start < self.max_duration_s:
+            self._step()
+            next_at += self._interval_s()
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+
 @dataclass
-class ReadyReplicaSampler:
+class ReadyReplicaSampler(_BackgroundLoop):
     """Sample a Deployment's ready replicas in a background thread.
 
     ``with ReadyReplicaSampler(api, "cloudflow", "cloudflow-api") as s: ...``
@@ -187,30 +218,18 @@ class ReadyReplicaSampler:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     samples: list[tuple[float, int, int]] = field(default_factory=list, init=False)
     errors: list[str] = field(default_factory=list, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _thread_name = "ready-replica-sampler"
 
-    def __enter__(self) -> "ReadyReplicaSampler":
-        self._thread = threading.Thread(target=self._run, name="ready-replica-sampler", daemon=True)
-        self._thread.start()
-        return self
+    def _interval_s(self) -> float:
+        return self.interval_s
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.request_timeout + 5)
-
-    def _run(self) -> None:
-        apps = client.AppsV1Api(self.api_client)
-        deadline = time.monotonic() + self.max_duration_s
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                st = apps.read_namespaced_deployment_status(
-                    self.deployment, self.namespace, _request_timeout=self.request_timeout).status
-                self.samples.append((time.monotonic(), st.ready_replicas or 0, st.available_replicas or 0))
-            except Exception as e:  # recorded, never raised from the thread
-                self.errors.append(f"{type(e).__name__}: {e}")
-            self._stop.wait(self.interval_s)
+    def _step(self) -> None:
+        try:
+            st = client.AppsV1Api(self.api_client).read_namespaced_deployment_status(
+                self.deployment, self.namespace, _request_timeout=self.request_timeout).status
+            self.samples.append((time.monotonic(), st.ready_replicas or 0, st.available_replicas or 0))
+        except Exception as e:  # recorded, never raised from the thread
+            self.errors.append(f"{type(e).__name__}: {e}")
 
     @property
     def min_ready(self) -> int | None:
@@ -258,7 +277,7 @@ def http_probe(url: str, *, timeout_s: float = 2.0) -> Probe:
 
 
 @dataclass
-class Prober:
+class Prober(_BackgroundLoop):
     """Run ``probe`` at ``rate_per_s`` in a background thread; a probe that raises counts as failed.
 
     Bounded by ``max_duration_s`` even if never stopped.
@@ -269,32 +288,18 @@ class Prober:
     max_duration_s: float = 300.0
     samples: list[tuple[float, bool]] = field(default_factory=list, init=False)
     errors: list[str] = field(default_factory=list, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _thread_name = "chaos-prober"
 
-    def __enter__(self) -> "Prober":
-        self._thread = threading.Thread(target=self._run, name="chaos-prober", daemon=True)
-        self._thread.start()
-        return self
+    def _interval_s(self) -> float:
+        return 1.0 / self.rate_per_s
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        interval = 1.0 / self.rate_per_s
-        start = time.monotonic()
-        next_at = start
-        while not self._stop.is_set() and time.monotonic() - start < self.max_duration_s:
-            try:
-                ok = bool(self.probe())
-            except Exception as e:  # recorded, never raised from the thread
-                ok = False
-                self.errors.append(f"{type(e).__name__}: {e}")
-            self.samples.append((time.monotonic(), ok))
-            next_at += interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+    def _step(self) -> None:
+        try:
+            ok = bool(self.probe())
+        except Exception as e:  # recorded, never raised from the thread
+            ok = False
+            self.errors.append(f"{type(e).__name__}: {e}")
+        self.samples.append((time.monotonic(), ok))
 
     @property
     def failures(self) -> int:
