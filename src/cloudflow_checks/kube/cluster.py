@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..stack import procs
-from .controlplane import ControlPlane, ControlPlaneError
+from .controlplane import BinariesNotFound, ControlPlane, ControlPlaneError
 
 SCHEMA = 1
 SUBDIR = "cluster"
@@ -187,6 +187,8 @@ def up(state_dir: Path | str | None = None, *, namespace: str = "cloudflow", nod
         progress("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
         try:
             cp.start()
+        except BinariesNotFound:
+            raise  # not built: the CLI says so (exit 2)
         except ControlPlaneError as exc:
             raise ClusterError(str(exc)) from None
         try:
