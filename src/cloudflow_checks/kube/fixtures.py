@@ -4,7 +4,8 @@ Use it from a ``conftest.py``::
 
     from cloudflow_checks.kube.fixtures import kube_control_plane  # noqa: F401
 
-The control plane starts once per session (per xdist worker). When its
+The control plane starts once per session (per xdist worker), shared by every
+module that imports the fixture. When its
 binaries are not built the fixture skips, with the reason, unless
 ``CLOUDFLOW_KUBE_REQUIRED`` is set (to anything but ``""``/``0``): then a
 missing binary fails the tests instead, so CI cannot go green by skipping.
@@ -36,11 +37,22 @@ def start_control_plane(**kwargs) -> ControlPlane:
         raise  # unreachable, pytest.skip raises
 
 
+# One control plane per process, however many test modules import the fixture (each import
+# makes a fixture of its own for pytest): the first user starts it, the last one stops it.
+_shared: ControlPlane | None = None
+_users = 0
+
+
 @pytest.fixture(scope="session")
 def kube_control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
-    state = tmp_path_factory.mktemp("kube-control-plane")
-    cp = start_control_plane(state_dir=state)
+    global _shared, _users
+    if _shared is None:
+        _shared = start_control_plane(state_dir=tmp_path_factory.mktemp("kube-control-plane"))
+    _users += 1
     try:
-        yield cp
+        yield _shared
     finally:
-        cp.stop()
+        _users -= 1
+        if _users == 0:
+            _shared.stop()
+            _shared = None
