@@ -48,7 +48,10 @@ def exhaust(client, limit: int):
         response = client.list_workflows()
         if response.status_code == 429:
             window = response.headers.get("X-RateLimit-Reset")
-            same = [a for a in accepted if a.headers.get("X-RateLimit-Reset") == window] if window else accepted
+            if window and any(a.headers.get("X-RateLimit-Reset") for a in accepted):
+                same = [a for a in accepted if a.headers.get("X-RateLimit-Reset") == window]
+            else:  # accepted answers without Reset (RATE-03's business): windows cannot be told apart
+                same = accepted
             return same, response, len(same) < len(accepted)
         accepted.append(response)
     raise AssertionError(f"{len(accepted)} requests in a row were all accepted (limit {limit} per window)")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ... import waits
 from ..runner import Experiment, Run
+from .db_pool import _pool
 
 
 class RequestCap(Experiment):
@@ -28,6 +30,16 @@ class RequestCap(Experiment):
         cap_ms, cut_ms = values["max_duration_ms"], run.tol("cut_ms")
         latency = cap_ms + cut_ms
         requests = int(run.tol("capped_requests"))
+        # Every capped read needs a pooled connection already open: one opened through the toxic
+        # takes longer than the acquire timeout (503 at 5 s, not the cap). Slow queries of an earlier
+        # fault may still hold some; the steady probes (10 s timeout) pile up a few more meanwhile.
+        need = requests + 4
+        with run.activity(f"the pool is quiet: nobody waiting, {need} idle connections") as act:
+            try:
+                act.output = waits.poll(lambda: _pool(run), lambda p: p.get("waiting") == 0 and p.get("idle", 0) >= need,
+                                        timeout_s=40, interval_s=0.5, what=f"a quiet pool with {need} idle connections")
+            except waits.WaitTimeout as exc:
+                run.require(False, f"steady state not met before the fault: {exc}; no fault was injected")
         client = run.ctx.client(timeout_s=(latency + cut_ms) / 1000 + 2, connections=requests + 2)
         try:
             with run.toxic("postgres", "latency", {"latency": latency, "jitter": 0}):
