@@ -60,6 +60,8 @@ class KubeConfig(_Strict):
 class LogsConfig(_Strict):
     source: Literal["files", "kubernetes"] = "files"
     files: list[str] = []
+    # source kubernetes: the Deployments whose pods' logs the LOG-* checks read
+    deployments: list[str] = ["cloudflow-api", "cloudflow-workflow-engine"]
 
 
 class SigningKeyConfig(_Strict):
@@ -113,6 +115,7 @@ class Target:
     partner_control_url: str | None = None
     log_files: list[Path] = field(default_factory=list)
     log_source: str | None = None
+    log_deployments: list[str] = field(default_factory=list)
     kube: KubeConfig | None = None
     state_dir: Path | None = None
 
@@ -202,4 +205,5 @@ def resolve_remote(name: str, cfg: TargetConfig) -> Target:
     if cfg.logs:
         target.log_source = cfg.logs.source
         target.log_files = [Path(f) for f in cfg.logs.files]
+        target.log_deployments = list(cfg.logs.deployments)
     return target

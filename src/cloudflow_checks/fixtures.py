@@ -126,10 +126,20 @@ def logs(cf_target):
     if not cf_target.has("logs"):
         pytest.skip(f"target {cf_target.name} lacks capability logs")
     if cf_target.log_source == "kubernetes":
-        pytest.skip("reading logs through the Kubernetes API is not wired into the checks yet")
+        from .kube.logs import KubernetesLogSource
+        from .kube.target import KubeTargetError, kube_access
+        try:
+            access = kube_access(cf_target)
+        except KubeTargetError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        source = KubernetesLogSource(access.api_client, access.namespace, cf_target.log_deployments)
+        source.mark()
+        yield source
+        access.api_client.close()
+        return
     source = FileLogSource(cf_target.log_files)
     source.mark()
-    return source
+    yield source
 
 
 @pytest.fixture

@@ -19,7 +19,34 @@ class LogLine:
         return (self.data or {}).get(key, default)
 
 
-class FileLogSource:
+class LogSource:
+    """Where a check reads the target's log lines from: `mark()`, then `lines()` since the mark."""
+
+    poll_interval_s = 0.1
+
+    def mark(self) -> None:
+        raise NotImplementedError
+
+    def lines(self) -> list[LogLine]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def wait_for(self, predicate: Callable[[LogLine], bool], *, timeout_s: float, what: str) -> list[LogLine]:
+        """Poll until some line satisfies `predicate`; logs are written asynchronously."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [line for line in self.lines() if predicate(line)]
+            if found:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no log line {what} within {timeout_s} s "
+                                     f"(read {len(self.lines())} new lines from {self.describe()})")
+            time.sleep(self.poll_interval_s)
+
+
+class FileLogSource(LogSource):
     """Log files, read from a mark so a check sees only what happened during it."""
 
     def __init__(self, files: Iterable[Path]):
@@ -38,23 +65,14 @@ class FileLogSource:
                 handle.seek(self._marks.get(f, 0))
                 for raw in handle.read().decode("utf-8", "replace").splitlines():
                     if raw.strip():
-                        out.append(LogLine(f.stem, raw, _json(raw)))
+                        out.append(LogLine(f.stem, raw, parse_json(raw)))
         return out
 
-    def wait_for(self, predicate: Callable[[LogLine], bool], *, timeout_s: float, what: str) -> list[LogLine]:
-        """Poll until some line satisfies `predicate`; the logs are flushed asynchronously."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = [line for line in self.lines() if predicate(line)]
-            if found:
-                return found
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"no log line {what} within {timeout_s} s "
-                                     f"(read {len(self.lines())} new lines from {[f.name for f in self.files]})")
-            time.sleep(0.1)
+    def describe(self) -> str:
+        return str([f.name for f in self.files])
 
 
-def _json(raw: str) -> dict | None:
+def parse_json(raw: str) -> dict | None:
     try:
         value = json.loads(raw)
     except ValueError:

@@ -158,3 +158,26 @@ def test_pod_chaos_refuses_production_and_unknown_actions(api, cloudflow):
         chaos.pod_chaos(api, cloudflow, "cloudflow-api", action="drain_node", probe=probe, probe_rate_per_s=5,
                         min_availability_pct=99, ready_within_s=120)
     assert len(deployment_pods(api, cloudflow, "cloudflow-api")) == 2, "nothing was deleted"
+
+
+@pytest.mark.behaviour("LOG-01")
+def test_kubernetes_log_source_reads_only_lines_since_its_mark(api, cloudflow, kube_control_plane):
+    """The LOG-* checks' source for a remote target: pod logs through the API, JSON parsed,
+    nothing written before `mark()`; wait_for polls until the line arrives, bounded."""
+    from cloudflow_checks.kube.logs import KubernetesLogSource
+
+    kube_control_plane.write_container_log(cloudflow, "api", ['{"level":"INFO","message":"before the mark"}'])
+    source = KubernetesLogSource(api, cloudflow, ["cloudflow-api"], request_timeout=10)
+    source.mark()
+    kube_control_plane.write_container_log(cloudflow, "api", [
+        '{"level":"WARN","message":"slow query 5120ms","correlation_id":"corr_k8s"}', "plain text line"],
+        append=True)
+    found = source.wait_for(lambda line: line.get("correlation_id") == "corr_k8s", timeout_s=20,
+                            what="with correlation_id corr_k8s")
+    pods = {p.metadata.name for p in deployment_pods(api, cloudflow, "cloudflow-api")}
+    assert {line.source.split("/")[0] for line in found} == pods
+    texts = {line.raw for line in source.lines()}
+    assert '{"level":"INFO","message":"before the mark"}' not in texts
+    assert "plain text line" in texts and all(line.data is None for line in source.lines() if line.raw == "plain text line")
+    with pytest.raises(AssertionError, match="no log line"):
+        source.wait_for(lambda line: "never written" in line.raw, timeout_s=1, what="never written")

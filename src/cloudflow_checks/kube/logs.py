@@ -9,13 +9,18 @@ too, and keeps the lines matching a pattern.
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Literal, Pattern
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from ..logsource import LogLine as SourceLine
+from ..logsource import LogSource, parse_json
 from .workloads import DEFAULT_REQUEST_TIMEOUT
 
 
@@ -82,12 +87,14 @@ def deployment_logs(
     container: str | None = None,
     since_seconds: int | None = None,
     tail_lines: int | None = None,
+    timestamps: bool = False,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> LogRead:
     """Log lines of all pods (all containers, or ``container``) of a Deployment.
 
     :param pattern: keep only lines where this regular expression matches
         (``re.search``, like ``grep -E``); all lines when None.
+    :param timestamps: prefix each line with its RFC 3339 time (``--timestamps``).
     :param previous: ``"auto"`` reads the current instance of every
         container and the previous one of containers that restarted;
         ``True`` reads only previous instances (``--previous``); ``False``
@@ -116,6 +123,8 @@ def deployment_logs(
                     kwargs["since_seconds"] = since_seconds
                 if tail_lines is not None:
                     kwargs["tail_lines"] = tail_lines
+                if timestamps:
+                    kwargs["timestamps"] = True
                 try:
                     text = core.read_namespaced_pod_log(pod.metadata.name, namespace, **kwargs)
                 except ApiException as e:
@@ -126,3 +135,47 @@ def deployment_logs(
                     if regex is None or regex.search(line):
                         result.lines.append(LogLine(pod.metadata.name, name, prev, line))
     return result
+
+
+class KubernetesLogSource(LogSource):
+    """The LOG-* checks' log source for a target in a cluster: every pod (and the previous instance
+    of restarted containers) of the named Deployments, read since the mark, as
+    ``kubectl logs --timestamps --since=...`` would."""
+
+    poll_interval_s = 0.5   # each poll is one API call per container
+
+    def __init__(self, api_client, namespace: str, deployments: list[str], *,
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT):
+        self.api_client, self.namespace, self.deployments = api_client, namespace, list(deployments)
+        self.request_timeout = request_timeout
+        self._mark = time.time()
+
+    def mark(self) -> None:
+        self._mark = time.time()
+
+    def describe(self) -> str:
+        return f"pods of {self.deployments} in namespace {self.namespace}"
+
+    def lines(self) -> list[SourceLine]:
+        # --since has whole seconds: read a little more, keep what is stamped after the mark.
+        since = max(1, math.ceil(time.time() - self._mark) + 1)
+        out = []
+        for deployment in self.deployments:
+            read = deployment_logs(self.api_client, self.namespace, deployment, since_seconds=since,
+                                   timestamps=True, request_timeout=self.request_timeout)
+            for line in read.lines:
+                stamp, _, text = line.text.partition(" ")
+                if _stamp_seconds(stamp) < self._mark or not text.strip():
+                    continue
+                out.append(SourceLine(f"{line.pod}/{line.container}", text, parse_json(text)))
+        return out
+
+
+def _stamp_seconds(stamp: str) -> float:
+    """RFC 3339 with up to nanoseconds (``2026-12-03T19:00:00.123456789Z``) -> epoch seconds."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        whole = _dt.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        return float("inf")   # not a stamp: keep the line
+    return whole.timestamp() + (float("0." + frac) if frac.isdigit() else 0.0)
