@@ -48,7 +48,7 @@ def from_stack(name: str, cfg: TargetConfig, info: dict, folder: Path) -> Target
 
 
 def resolve(name: str, targets_file: str | None = None, *, start_local: bool = True,
-            faults: tuple[str, ...] = ()) -> tuple[Target, bool]:
+            faults: tuple[str, ...] | None = None) -> tuple[Target, bool]:
     """(target, started) — started is True when this call brought the local stack up."""
     cfg = configured(name, targets_file)
     if cfg.kind == "remote":

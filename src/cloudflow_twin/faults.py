@@ -69,7 +69,7 @@ _API_FAULTS = [
     ("AUTH-05", "skew_0", "clock-skew leeway is 0 s instead of 300 s"),
     ("AUTH-06", "forbidden_wording", "403 message differs from the documented wording"),
     ("AUTH-07", "whoami_no_scopes", "whoami reports an empty scope list"),
-    ("AUTH-08", "sa_extra_scopes", "service-account tokens get workflow:write on top of the asked scopes"),
+    ("AUTH-08", "sa_extra_scopes", "service-account tokens get workflow:execute on top of the asked scopes"),
     ("AUTH-09", "access_request_approved", "access requests are recorded as approved, not pending"),
     ("RBAC-01", "viewer_can_write", "viewers may create, update and delete workflows"),
     ("RBAC-02", "developer_can_touch_production", "developers may change production workflows"),

@@ -93,7 +93,7 @@ def test_whoami_and_service_account_scopes(api):
     assert (r.status_code, r.json()["message"]) == (403, FORBIDDEN)
     api.set_faults("sa_extra_scopes")
     sa2 = api.http.post("/auth/service-accounts", headers=admin, json={"name": "ci2", "scopes": ["workflow:read"]})
-    assert "workflow:write" in jwt.decode(sa2.json()["access_token"], options={"verify_signature": False})["scopes"]
+    assert "workflow:execute" in jwt.decode(sa2.json()["access_token"], options={"verify_signature": False})["scopes"]
 
 
 def test_access_requests_need_justification_and_list_as_pending(api):

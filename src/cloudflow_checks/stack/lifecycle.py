@@ -416,11 +416,11 @@ def _running_info(state: Path) -> dict | None:
     return info if alive else None
 
 
-def _up_locked(state: Path, faults: list[str], requested: Mapping[str, int], timeout_s: float,
+def _up_locked(state: Path, faults: list[str] | None, requested: Mapping[str, int], timeout_s: float,
                progress: Progress) -> tuple[dict, bool]:
     current = _running_info(state)
     if current is not None:
-        if sorted(current.get("faults", [])) != faults:
+        if faults is not None and sorted(current.get("faults", [])) != faults:
             raise StackError(f"the stack in {state} is already up with faults {current.get('faults') or 'none'}, "
                              f"not {faults or 'none'}: run `twin down` first")
         progress(f"already up: api {current['api_url']}")
@@ -429,7 +429,7 @@ def _up_locked(state: Path, faults: list[str], requested: Mapping[str, int], tim
         progress("found a stale or unhealthy stack; stopping what is left of it")
         _down_locked(state, progress)
     try:
-        return _start(state, faults, requested, timeout_s, progress), True
+        return _start(state, faults or [], requested, timeout_s, progress), True
     except BaseException:
         # nothing half-started stays behind (KeyboardInterrupt included)
         with contextlib.suppress(Exception):
@@ -448,13 +448,16 @@ def up(state_dir: Path | str | None = None, faults: Iterable[str] | str | None =
     return info
 
 
-def ensure_up(state_dir: Path | str | None = None, faults: Iterable[str] | str | None = (),
+def ensure_up(state_dir: Path | str | None = None, faults: Iterable[str] | str | None = None,
               timeout_s: float = 120.0, progress: Progress | None = None) -> tuple[dict, bool]:
-    """(stack info, started_here): start the stack unless a healthy one is up. Safe to call from many
-    processes at once (pytest-xdist workers): they queue on a file lock and only the first starts it."""
+    """(stack info, started_here): start the stack unless one is up. Safe to call from many
+    processes at once (pytest-xdist workers): they queue on a file lock and only the first starts it.
+    `faults=None` takes a running stack whatever its faults (the selftest restarts it with some)
+    and starts one without; a list demands exactly those."""
     state = _dir(state_dir)
     with _locked(state, timeout_s + 60):
-        return _up_locked(state, _normalize_faults(faults), {}, timeout_s, progress or _quiet)
+        return _up_locked(state, None if faults is None else _normalize_faults(faults), {}, timeout_s,
+                          progress or _quiet)
 
 
 def _postgres_for_cleanup(state: Path) -> LocalPostgres:

@@ -88,7 +88,8 @@ async def create_service_account(body: ServiceAccountBody, request: Request):
     await state.pool.execute(
         "INSERT INTO service_accounts (id, name, workspace_id, scopes, created_by, created_at) "
         "VALUES (%s, %s, %s, %s, %s, %s)", (sa_id, body.name, who.workspace_id, scopes, who.sub, control.twin_now()))
-    token_scopes = scopes + (["workflow:write"] if faults.is_on("sa_extra_scopes") and "workflow:write" not in scopes
+    # the fault grants a scope nobody asked for (the guide's example asks for read and write)
+    token_scopes = scopes + (["workflow:execute"] if faults.is_on("sa_extra_scopes") and "workflow:execute" not in scopes
                              else [])
     token, ttl = state.tokens.issue(sa_id, who.workspace_id, [], token_scopes, "access")
     log.info(f"service account {sa_id} created with scopes {','.join(scopes)}")
