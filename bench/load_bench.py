@@ -72,7 +72,9 @@ def wrk(url: str, token: str | None, seconds: int, connections: int = CONNECTION
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     lat = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"rps": rps, "requests": total, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0,
             "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "cpu_s": cpu}
 
 
@@ -248,19 +250,21 @@ def print_tables(r: dict) -> None:
             print(f"   {name:<24}{a['rps']:>15.1f}{a['rps'] / a['target']:>17.2f}{a['p50_ms'] or 0:>9.1f}{a['p99_ms'] or 0:>9.1f}")
     if "capacity" in r:
         cap = r["capacity"]
-        ref = cap["wrk (2 threads)"]["rps"]
+        ref = cap["wrk (2 threads)"]["rps"] or float("nan")
         print(f"\n2. Generator capacity (closed loop, {CONNECTIONS} connections, same 429 endpoint)")
         print(f"   {'generator':<28}{'req/s':>9}{'vs wrk':>8}{'gen CPU s/1k req':>18}")
         for name, c in cap.items():
             print(f"   {name:<28}{c['rps']:>9.0f}{c['rps'] / ref:>8.2f}{1000 * c['cpu_s'] / max(1, c['requests']):>18.3f}")
     if "saturation" in r:
         sat = r["saturation"]
-        ref = sat["unlimited /openapi.json"]["rps"]
+        ref = sat["unlimited /openapi.json"]["rps"] or float("nan")
         print(f"\n3. Twin throughput at saturation (wrk, {CONNECTIONS} connections unless noted)")
-        print(f"   {'endpoint':<28}{'req/s':>9}{'vs openapi':>11}{'p50 ms':>9}{'p99 ms':>9}{'twin CPU ms/req':>17}")
+        print(f"   {'endpoint':<28}{'req/s':>9}{'vs openapi':>11}{'p50 ms':>9}{'p99 ms':>9}{'twin CPU ms/req':>17}"
+              f"{'socket errors':>15}")
         for name, x in sat.items():
+            cpu = f"{x['twin_cpu_ms_per_req']:.2f}" if x["requests"] else "-"   # no answer: no per-request cost
             print(f"   {name:<28}{x['rps']:>9.0f}{x['rps'] / ref:>11.2f}{x['p50_ms'] or 0:>9.1f}{x['p99_ms'] or 0:>9.1f}"
-                  f"{x['twin_cpu_ms_per_req']:>17.2f}")
+                  f"{cpu:>17}{x.get('socket_errors', 0):>15}")
     if "premium" in r:
         p = r["premium"]
         print(f"\n4. Premium 1.5x in real time ({p['requests']} requests, {p['offered_rps']:.0f} req/s offered)")
