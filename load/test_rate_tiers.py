@@ -14,13 +14,16 @@ import allure
 import pytest
 
 from cloudflow_checks.load import scenarios
+from cloudflow_checks.load.plan import Stage
 
 pytestmark = [pytest.mark.destructive, pytest.mark.requires("provisioning", "clock_control")]
 
 TIERS = ["free", "standard", "premium"]
 # Premium's 1.5x is 125 req/s in real time, about what the twin serves here: no time-lapse for it,
-# and one over-limit window (+ a short tail) instead of the whole 0.5x/1x/1.5x sweep.
+# and one over-limit window instead of the whole 0.5x/1x/1.5x sweep, with a 12 s tail (the 30 s one
+# of the named shape adds nothing at 42 req/s: the window's last 429s say Retry-After: 1).
 SHAPES = {"free": "sweep", "standard": "sweep", "premium": "over-limit"}
+STAGES = {"premium": [Stage(1.5, 1), Stage(0.5, 0.2)]}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,8 @@ def runs() -> dict:
 @pytest.fixture
 def run_of(runs, load_context, load_folder):
     """`run_of(tier, scenario)`: that run's outcome, run on first use by any check of this module."""
-    start = {"rates": lambda tier, folder: scenarios.rate_windows(load_context, tier, folder, shape=SHAPES[tier]),
+    start = {"rates": lambda tier, folder: scenarios.rate_windows(load_context, tier, folder, shape=SHAPES[tier],
+                                                                  stages=STAGES.get(tier)),
              "concurrency": lambda tier, folder: scenarios.concurrency(load_context, tier, folder),
              "hourly": lambda tier, folder: scenarios.hourly(load_context, tier, folder)}
 
