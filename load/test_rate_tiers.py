@@ -53,13 +53,14 @@ def run_of(runs, load_context, load_folder):
     return get
 
 
-def judged(outcome: scenarios.Outcome, *behaviours: str) -> scenarios.Outcome:
-    """The run's verdicts of these behaviours; its verdicts and picture attached to the report."""
+def assert_verdicts_pass(outcome: scenarios.Outcome, behaviour: str) -> None:
+    """The run's verdicts of `behaviour` pass; its verdicts and picture go to the report."""
     for name, kind in (("verdicts.md", allure.attachment_type.TEXT), (f"rate-{outcome.tier}.png", allure.attachment_type.PNG)):
         path = outcome.folder / name
         if path.is_file():
             allure.attach.file(str(path), name=name, attachment_type=kind)
-    return outcome.of(*behaviours)
+    judged = outcome.of(behaviour)
+    assert judged.passed, judged.failure_text()
 
 
 @pytest.mark.behaviour("RATE-02")
@@ -67,8 +68,7 @@ def judged(outcome: scenarios.Outcome, *behaviours: str) -> scenarios.Outcome:
 def test_tier_gets_exactly_its_per_minute_limit(run_of, tier):
     """Rate Limit Tiers: offered 0.5x / 1x / 1.5x per minute, each window accepts min(offered,
     limit) exactly, and windows are a minute long (no double burst at an edge)."""
-    outcome = judged(run_of(tier, "rates"), "RATE-02")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of(tier, "rates"), "RATE-02")
 
 
 @pytest.mark.behaviour("RATE-01")
@@ -76,43 +76,37 @@ def test_tier_gets_exactly_its_per_minute_limit(run_of, tier):
 def test_tier_rejections_are_the_documented_429(run_of, tier):
     """Error Response: every rejection past the limit is the documented 429 with consistent headers,
     and waiting Retry-After seconds is enough for the next request to pass."""
-    outcome = judged(run_of(tier, "rates"), "RATE-01")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of(tier, "rates"), "RATE-01")
 
 
 @pytest.mark.behaviour("RATE-03")
 @pytest.mark.parametrize("tier", TIERS)
 def test_tier_remaining_falls_in_each_window(run_of, tier):
     """Checking Rate Limit Status: X-RateLimit-Remaining falls by one per counted request in a window."""
-    outcome = judged(run_of(tier, "rates"), "RATE-03")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of(tier, "rates"), "RATE-03")
 
 
 @pytest.mark.behaviour("PERF-02")
 @pytest.mark.parametrize("tier", TIERS)
 def test_tier_p95_under_the_slo_at_its_limit(run_of, tier):
     """PERF-02: at 1x the limit the p95 of accepted requests is under the SLO; no 5xx at all."""
-    outcome = judged(run_of(tier, "rates"), "PERF-02")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of(tier, "rates"), "PERF-02")
 
 
 @pytest.mark.behaviour("RATE-02")
 @pytest.mark.parametrize("tier", TIERS)
 def test_concurrent_workflow_cap_holds_under_a_burst(run_of, tier):
     """Rate Limit Tiers: Concurrent Workflows 5 / 50 / 200, exact under 1.5x simultaneous starts."""
-    outcome = judged(run_of(tier, "concurrency"), "RATE-02")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of(tier, "concurrency"), "RATE-02")
 
 
 @pytest.mark.behaviour("RATE-02")
 def test_free_tier_hourly_cap_in_a_time_lapsed_hour(run_of):
     """Rate Limit Tiers: Free 1,000 requests per hour at 1.5x per minute, exactly."""
-    outcome = judged(run_of("free", "hourly"), "RATE-02")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of("free", "hourly"), "RATE-02")
 
 
 @pytest.mark.behaviour("RATE-01")
 def test_free_tier_past_its_hourly_cap_gets_the_documented_429(run_of):
     """Rate Limit Tiers: past the hour's 1,000 requests, 429 as documented until the hour ends."""
-    outcome = judged(run_of("free", "hourly"), "RATE-01")
-    assert outcome.passed, outcome.failure_text()
+    assert_verdicts_pass(run_of("free", "hourly"), "RATE-01")
