@@ -54,9 +54,11 @@ async def persist(rt, fn, *, ids: dict | None = None, give_up_s: float = PERSIST
 
 async def claim(rt, limit: int) -> list[ExecState]:
     """Take up to `limit` PENDING executions, mark them RUNNING and create their step rows."""
-    now = rt.now()
     async with rt.pool.connection() as conn:
         async with conn.transaction():
+            # Read the clock only now: waiting for a connection can outlast a clock move, and an
+            # execution started "an hour ahead" would not time out for an hour.
+            now = rt.now()
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 """
@@ -173,9 +175,11 @@ async def sweep_overdue(rt) -> list[str]:
     """
     if rt.fault("timeout_ignored"):
         return []
-    now = rt.now()
     async with rt.pool.connection() as conn:
         async with conn.transaction():
+            # Read the clock only now: waiting for a connection can outlast a clock move, and an
+            # execution started "an hour ahead" would not time out for an hour.
+            now = rt.now()
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 """SELECT e.id, w.timeout_s FROM executions e JOIN workflows w ON w.id = e.workflow_id
