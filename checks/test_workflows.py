@@ -34,10 +34,16 @@ def timeout_pipeline(**extra) -> dict:
     ], **extra)
 
 
-def assert_timeout_breakdown(spec, body: dict, timeout_s: int) -> None:
-    wf1, wf2 = spec["WF-01"], spec["WF-02"]
+def assert_timed_out(spec, body: dict, timeout_s: int) -> None:
+    """WF-01: TIMEOUT status and the documented error text naming the workflow's own limit."""
+    wf1 = spec["WF-01"]
     assert body["status"] == wf1["status"], f"status {body['status']}, expected {wf1['status']}: {body}"
     assert body["error"] == wf1["message"].format(timeout=timeout_s)
+
+
+def assert_step_breakdown(spec, body: dict) -> None:
+    """WF-02: finished steps SUCCESS, the running one TIMEOUT, later ones SKIPPED with 0 s."""
+    wf2 = spec["WF-02"]
     steps = {s["name"]: s for s in body["steps"]}
     assert steps["data_ingestion"]["status"] == "SUCCESS"
     assert steps["data_validation"]["status"] == "SUCCESS"
@@ -47,7 +53,7 @@ def assert_timeout_breakdown(spec, body: dict, timeout_s: int) -> None:
     assert export["duration_s"] == wf2["later_step_duration_s"], f"a SKIPPED step took {export['duration_s']} s"
 
 
-@pytest.mark.behaviour("WF-01", "WF-02")
+@pytest.mark.behaviour("WF-01")
 @pytest.mark.requires("clock_control")
 def test_default_timeout_3600s_ends_in_timeout(workspace, spec, clock):
     """Timeout Errors: the default 3600 s limit, proven by moving the target's clock past it."""
@@ -63,16 +69,27 @@ def test_default_timeout_3600s_ends_in_timeout(workspace, spec, clock):
     assert early["status"] == "RUNNING", f"timed out before {default} s: {early['status']}"
     clock.advance(61)
     body = waits.execution(client, exec_id, timeout_s=spec.suite["execution_wait_s"])
-    assert_timeout_breakdown(spec, body, default)
+    assert_timed_out(spec, body, default)
 
 
-@pytest.mark.behaviour("WF-01", "WF-02")
+@pytest.mark.behaviour("WF-01")
 def test_custom_timeout_is_enforced_with_its_own_limit_in_the_message(workspace, spec):
     """Timeout Errors: the error names the workflow's own limit (here 2 s, in real time)."""
     client = workspace.as_role("admin")
     wf = create(client, **timeout_pipeline(timeout=2))
     body = waits.execution(client, execute(client, wf["id"]), timeout_s=spec.suite["execution_wait_s"])
-    assert_timeout_breakdown(spec, body, 2)
+    assert_timed_out(spec, body, 2)
+
+
+@pytest.mark.behaviour("WF-02")
+def test_timed_out_execution_shows_the_step_breakdown(workspace, spec):
+    """Timeout Errors > Investigation: `executions get --show-steps` after a timeout: the running
+    step TIMEOUT, later steps SKIPPED with 0 s (a 2 s limit, in real time)."""
+    client = workspace.as_role("admin")
+    wf = create(client, **timeout_pipeline(timeout=2))
+    body = waits.execution(client, execute(client, wf["id"]), timeout_s=spec.suite["execution_wait_s"])
+    assert body["status"] == spec["WF-01"]["status"], f"the execution did not time out: {body}"
+    assert_step_breakdown(spec, body)
 
 
 @pytest.mark.behaviour("WF-03")
