@@ -27,7 +27,8 @@ _KEY = "|".join(re.escape(k) for k in sorted(SECRET_KEYS, key=len, reverse=True)
 # Also matches JSON escaped inside a string (\"password\": \"x\") as in junit.xml failure text.
 _KV = re.compile(
     r"(?i)(?<![A-Za-z0-9_-])(" + _KEY + r")((?:\\?[\"']|&quot;|&#39;|&apos;)?\s*(?:=|:|=>)\s*)"
-    r"(?!(?:\\?[\"']|&quot;|&#39;|&apos;)?\*\*\*REDACTED|(?:bearer|basic)\s)"
+    r"(?!(?:\\?[\"']|&quot;|&#39;|&apos;)?\*\*\*REDACTED|(?:bearer|basic)\s"
+    r"|(?:GET|POST|PUT|PATCH|DELETE)\s+/)"   # prose such as "refresh the token: POST /auth/refresh"
     r"(&quot;.*?&quot;|&#39;.*?&#39;|&apos;.*?&apos;|\\\"[^\"\\]*\\\"|\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'\\,&;}<>)\]]+)")
 _SECRET_KEY_NAME = re.compile(r"(?i)^(?:.*[_-])?(?:" + _KEY + r")$")
 _MIN_SECRET_LEN = 6  # shorter registered values would mask ordinary words

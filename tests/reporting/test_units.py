@@ -147,3 +147,10 @@ def test_incident_report_without_a_target_says_what_is_missing(tmp_path):
     text = incident.write(tmp_path, built, None).read_text()
     assert "POST /api/v1/workflows -> 500" in text and "corr_zz99" in text
     assert "target was not in hand" in text
+
+
+def test_redaction_leaves_prose_naming_an_http_call_alone():
+    """A remediation such as 'Refresh the access token: POST /auth/refresh' is not a secret."""
+    from cloudflow_checks import redact
+    assert redact.text("Refresh the access token: POST /auth/refresh") == "Refresh the access token: POST /auth/refresh"
+    assert redact.text("token: POSTGRESQL-secret-value") == "token: ***REDACTED***"
