@@ -4,11 +4,13 @@
 
 Per tier: a time-lapsed sweep at 0.5x, 1x and 1.5x the per-minute limit, a burst at the
 concurrent-workflow cap, and (free tier, or --hourly) a time-lapsed hour. Exit status: 0 all verdicts
-pass, 1 a verdict fails, 2 bad configuration or usage (one line on stderr).
+pass, 1 a verdict fails, 2 bad configuration or usage (one line on stderr), 143 stopped by SIGTERM
+(like Ctrl-C: Locust stopped, the plan's secrets removed, the twin clock put back).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ import click
 from .plan import DEFAULT_MAX_RATE_RPS, MAX_RATE_RPS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_TERMINATED = 128 + 15   # what the shell reports for a process ended by SIGTERM
 TIERS = ("free", "standard", "premium")
 SCENARIOS = ("rates", "concurrency", "hourly")
 
@@ -25,6 +28,22 @@ SCENARIOS = ("rates", "concurrency", "hourly")
 def _usage(message: str) -> None:
     click.echo(f"cloudflow-checks load: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def _unwinds_on_sigterm(command):
+    """SIGTERM unwinds the whole command as Ctrl-C does: the runner stops Locust and removes the
+    plan's secrets, the ExitStack puts the twin clock back, the finally closes and stops the rest."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .runner import Terminated, sigterm_unwinds
+        try:
+            with sigterm_unwinds():
+                return command(*args, **kwargs)
+        except Terminated:
+            click.echo("cloudflow-checks load: stopped by SIGTERM (Locust stopped, clock restored); no verdict",
+                       err=True)
+            sys.exit(EXIT_TERMINATED)
+    return wrapper
 
 
 @click.command("load")
@@ -46,6 +65,7 @@ def _usage(message: str) -> None:
               help="the enterprise workspace's custom per-hour limit (configuration)")
 @click.option("--reports", "reports_dir", default=None, help="reports folder (default: ./reports)")
 @click.option("--allow-production", is_flag=True, help="allow load against a target marked production")
+@_unwinds_on_sigterm
 def load(tier, workers, target, targets_file, scenarios, shape, max_rate, enterprise_per_minute,
          enterprise_per_hour, reports_dir, allow_production):
     """Drive rate-limit tiers with Locust and judge the limiter (RATE-01/02/03, PERF-02)."""

@@ -2,7 +2,9 @@
 
 One process (`workers=0`), or one master and N workers on loopback. Locust writes its HTML and CSV
 into the run folder, the records and the clock log into <run>/records/. The plan with its secrets
-goes to a private temporary file that is removed afterwards; the run folder gets a redacted copy.
+goes to a private temporary file (0600 in a 0700 folder) that is removed on every exit path; the run
+folder gets a redacted copy. SIGTERM unwinds like Ctrl-C (see `sigterm_unwinds`), so a terminated
+caller still stops Locust and removes the secrets.
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .plan import Plan
 from .records import History
@@ -29,6 +33,32 @@ LOCUSTFILE_ENV = "CLOUDFLOW_LOCUSTFILE"
 
 class LoadRunError(RuntimeError):
     """Locust did not run to the end (crash, timeout): no verdict can be drawn."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwind exactly as after Ctrl-C (every finally and ExitStack runs)."""
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Inside, SIGTERM raises Terminated in the main thread instead of ending the process at once,
+    which would leave Locust (its own session) loading the target and the plan's secrets on disk.
+    The first SIGTERM raises; later ones are ignored so that the cleanup itself is not cut short.
+    A no-op off the main thread or when SIGTERM already has a handler (an enclosing caller's)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def on_term(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated("SIGTERM")
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
@@ -69,6 +99,11 @@ def _command(plan_path: Path, folder: Path, plan: Plan, nice: int) -> list[str]:
 
 def run(plan: Plan, folder: Path, *, workers: int = 0, nice: int = 0) -> RunOutput:
     """Run Locust for `plan`; return its history. Raises LoadRunError when it did not finish."""
+    with sigterm_unwinds():
+        return _run(plan, folder, workers=workers, nice=nice)
+
+
+def _run(plan: Plan, folder: Path, *, workers: int, nice: int) -> RunOutput:
     folder.mkdir(parents=True, exist_ok=True)
     records = folder / "records"
     if records.exists():
@@ -76,16 +111,16 @@ def run(plan: Plan, folder: Path, *, workers: int = 0, nice: int = 0) -> RunOutp
     records.mkdir()
     plan.records_dir = str(records)
     (folder / "plan.json").write_text(json.dumps(plan.public(), indent=2) + "\n")
-    private = Path(tempfile.mkdtemp(prefix="cloudflow-load-"))
-    plan_path = private / "plan.json"
-    plan.write_private(plan_path)
-    env = {**os.environ, "CLOUDFLOW_LOAD_PLAN": str(plan_path), "PYTHONUNBUFFERED": "1"}
-    base = _command(plan_path, folder, plan, nice)
     reports = ["--html", str(folder / "locust.html"), "--csv", str(folder / "locust")]
     deadline_s = plan.duration_s() + STARTUP_ALLOWANCE_S + RUN_TIME_MARGIN_S
     started = time.monotonic()
     procs: list[subprocess.Popen] = []
+    private = Path(tempfile.mkdtemp(prefix="cloudflow-load-"))    # 0700
     try:
+        plan_path = private / "plan.json"
+        plan.write_private(plan_path)                               # 0600: tokens
+        env = {**os.environ, "CLOUDFLOW_LOAD_PLAN": str(plan_path), "PYTHONUNBUFFERED": "1"}
+        base = _command(plan_path, folder, plan, nice)
         with ExitStack() as stack:
             def spawn(args: list[str], log_name: str) -> subprocess.Popen:
                 log = stack.enter_context(open(folder / log_name, "w"))
