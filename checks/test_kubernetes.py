@@ -26,10 +26,18 @@ def kube(cf_target):
     """API client and namespace of the target's cluster; an unreachable cluster fails the check."""
     from cloudflow_checks.kube.target import KubeTargetError, kube_access
 
+    from kubernetes import client
     try:
         access = kube_access(cf_target)
     except KubeTargetError as exc:
         pytest.fail(str(exc), pytrace=False)
+    try:  # one line when the cluster does not answer, not a page of urllib3 retries per check
+        client.VersionApi(access.api_client).get_code(_request_timeout=REQUEST_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+        access.api_client.close()
+        hint = " (start it with: cloudflow-checks cluster up)" if cf_target.kind == "twin" else ""
+        pytest.fail(f"target {cf_target.name}: the Kubernetes API from {access.source} does not answer: "
+                    f"{type(exc).__name__}{hint}", pytrace=False)
     yield access
     access.api_client.close()
 
