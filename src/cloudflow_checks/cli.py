@@ -158,7 +158,9 @@ def coverage(scopes, as_json):
 @main.command()
 @click.option("--fault", "only", multiple=True, help="only these faults (repeatable)")
 @click.option("--reports", "reports_dir", default=None, help="reports folder (default: ./reports)")
-def selftest(only, reports_dir):
+@click.option("--suite", "suites", multiple=True, type=click.Choice(["checks", "chaos", "load"]),
+              help="run only these suites per fault (repeatable; default: all three)")
+def selftest(only, reports_dir, suites):
     """Turn each of the twin's seeded faults on in turn and show which checks catch it."""
     from . import selftest as selftest_module
     from . import stack
@@ -183,7 +185,7 @@ def selftest(only, reports_dir):
             info, _ = stack.ensure_up(resolved.state_dir, faults=tuple(faults))
             return TwinControl(info["api_url"], info["admin_token"])
 
-        matrix = selftest_module.run(root, out_dir, control, only=list(only) or None,
+        matrix = selftest_module.run(root, out_dir, control, only=list(only) or None, suites=suites or None,
                                      baseline_args=["-n", "auto"], restart=restart, progress=click.echo)
         click.echo(matrix.headline())
         click.echo(f"detection matrix: {out_dir}/selftest.md")

@@ -35,6 +35,7 @@ class FaultRow:
 @dataclass
 class Matrix:
     baseline_checks: int = 0
+    suites: list[str] = field(default_factory=lambda: list(SUITES))
     false_alarms: list[str] = field(default_factory=list)
     rows: list[FaultRow] = field(default_factory=list)
 
@@ -47,11 +48,11 @@ class Matrix:
                 f"{len(self.false_alarms)} false alarms")
 
     def to_json(self) -> dict:
-        return {"headline": self.headline(), "baseline_checks": self.baseline_checks,
+        return {"headline": self.headline(), "suites": self.suites, "baseline_checks": self.baseline_checks,
                 "false_alarms": self.false_alarms, "faults": [asdict(r) for r in self.rows]}
 
     def to_markdown(self) -> str:
-        lines = [f"# Selftest: {self.headline()}", "",
+        lines = [f"# Selftest: {self.headline()}", "", f"Suites run for each fault: {', '.join(self.suites)}", "",
                  f"Baseline on the unbroken twin: {self.baseline_checks} checks, "
                  f"{len(self.false_alarms)} failed" + (f" ({', '.join(self.false_alarms)})" if self.false_alarms else ""),
                  "", "| Fault | Breaks | Detected | Checks that failed |", "|---|---|---|---|"]
@@ -61,8 +62,8 @@ class Matrix:
         return "\n".join(lines) + "\n"
 
 
-def _run_pytest(root: Path, run_dir: Path, extra: list[str], target: str) -> dict:
-    args = [sys.executable, "-m", "pytest", *[str(root / s) for s in SUITES if (root / s).is_dir()],
+def _run_pytest(root: Path, run_dir: Path, extra: list[str], target: str, suites=SUITES) -> dict:
+    args = [sys.executable, "-m", "pytest", *[str(root / s) for s in suites if (root / s).is_dir()],
             "--rootdir", str(root), "-p", "no:cacheprovider", "-q", "--no-header", "-p", "no:randomly",
             "--target", target, "--cf-run-dir", str(run_dir), *extra]
     with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
@@ -78,7 +79,7 @@ def _failed(summary: dict) -> list[str]:
 
 
 def run(root: Path, out_dir: Path, control: TwinControl, *, target: str = "local",
-        only: list[str] | None = None, baseline_args: list[str] | None = None,
+        only: list[str] | None = None, suites: tuple[str, ...] | None = None, baseline_args: list[str] | None = None,
         restart: Callable[[list[str]], TwinControl] | None = None,
         progress: Callable[[str], None] = print) -> Matrix:
     """`restart(faults)` restarts the twin with those faults on (for faults read only at start)
@@ -87,7 +88,10 @@ def run(root: Path, out_dir: Path, control: TwinControl, *, target: str = "local
     matrix = Matrix()
     control.set_faults([])
     progress("baseline: all checks on the unbroken twin")
-    baseline = _run_pytest(root, out_dir / "baseline", ["-m", "not destructive", *(baseline_args or [])], target)
+    suites = tuple(suites or SUITES)
+    matrix.suites = list(suites)
+    baseline = _run_pytest(root, out_dir / "baseline", ["-m", "not destructive", *(baseline_args or [])], target,
+                           suites)
     matrix.baseline_checks = len(baseline["checks"])
     matrix.false_alarms = _failed(baseline)
     faults = [f for f in control.faults() if not only or f["name"] in only]
@@ -101,7 +105,7 @@ def run(root: Path, out_dir: Path, control: TwinControl, *, target: str = "local
             else:
                 control.set_faults([fault["name"]])
             summary = _run_pytest(root, out_dir / f"fault-{fault['name']}",
-                                  ["--cf-behaviour", fault["behaviour"]], target)
+                                  ["--cf-behaviour", fault["behaviour"]], target, suites)
             row.ran_checks = len(summary["checks"])
             row.failed_checks = _failed(summary)
             row.detected = any(fault["behaviour"] in c["behaviours"]
