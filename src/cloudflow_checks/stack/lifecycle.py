@@ -87,6 +87,47 @@ def _read_json(path: Path) -> dict | None:
         raise StackError(f"{path} is unreadable ({exc}); run `twin down` to clean up") from exc
 
 
+# keys a stack with status "up" must have for status, the CLI and the targets to use it
+UP_KEYS = ("api_url", "toxiproxy_url", "partner_url", "database", "admin_token", "twin_state_dir", "pids")
+
+
+CLEAN_UP_HINT = "; run `twin down` to clean up"
+
+
+class CorruptStack(StackError):
+    """stack.json is there but unusable: `twin down` stops what it can find and removes it."""
+
+
+def _read_stack(state: Path) -> dict | None:
+    """stack.json checked for the shape everything here relies on; None when there is none."""
+    path = state / "stack.json"
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        raise CorruptStack(f"{path} is unreadable ({exc}){CLEAN_UP_HINT}") from None
+    problem = None
+    if not isinstance(info, dict):
+        problem = f"a JSON {type(info).__name__}, not an object"
+    elif not isinstance(info.get("components"), dict):
+        problem = "no components"
+    else:
+        try:
+            for comp in info["components"].values():
+                if procs.ProcessRecord.from_json(comp) is None:
+                    raise ValueError("a component without a pid")
+        except (ValueError, TypeError, AttributeError) as exc:
+            problem = f"a bad process record ({exc})"
+        if problem is None and info.get("status") == "up":
+            missing = [k for k in UP_KEYS if k not in info]
+            if missing:
+                problem = f"status up without {', '.join(missing)}"
+    if problem:
+        raise CorruptStack(f"{path} is corrupt ({problem}){CLEAN_UP_HINT}")
+    return info
+
+
 @contextlib.contextmanager
 def _locked(state: Path, timeout_s: float) -> Iterator[None]:
     """Exclusive lock on <state>/stack.lock, polled with a deadline (another process may be starting)."""
@@ -109,7 +150,7 @@ def _locked(state: Path, timeout_s: float) -> Iterator[None]:
 
 def read_info(state_dir: Path | str | None = None) -> dict | None:
     """stack.json of a stack that is up with every process alive, else None (cheap: no network)."""
-    info = _read_json(_dir(state_dir) / "stack.json")
+    info = _read_stack(_dir(state_dir))
     if not info or info.get("status") != "up":
         return None
     if not all(procs.is_alive(procs.ProcessRecord.from_json(c)) for c in info["components"].values()):
@@ -187,7 +228,7 @@ def _component_health(name: str, info: dict) -> tuple[bool, str]:
 def status(state_dir: Path | str | None = None) -> dict:
     """{"up": bool, "state_dir", "components": {name: {pid, port, alive, healthy, detail, log}}}."""
     state = _dir(state_dir)
-    info = _read_json(state / "stack.json")
+    info = _read_stack(state)
     if not info:
         return {"up": False, "state_dir": str(state), "status": "down", "components": {}}
     components = {}
@@ -255,7 +296,8 @@ def _start(state: Path, faults: list[str], requested: Mapping[str, int], timeout
             raise StackError(f"the stack did not come up within {timeout_s:.0f} s")
         return left
 
-    # Everything that can be checked before anything starts: binaries, ports.
+    # Everything that can be checked before anything starts: fault names, binaries, ports.
+    _check_fault_names(faults)
     pg_bin = binaries.postgres_bin_dir()
     toxiproxy_bin = binaries.toxiproxy_server()
     python = binaries.twin_python()
@@ -394,6 +436,21 @@ def fault_switches(info: dict) -> list[dict]:
     return response.json()
 
 
+def _check_fault_names(faults: list[str]) -> None:
+    """Refuse a misspelt fault before anything starts. The twin's list is imported without its
+    server (cloudflow_twin.faults only reads control.json); _check_faults_on asks the twin again."""
+    if not faults:
+        return
+    try:
+        from cloudflow_twin import faults as twin_faults
+    except ImportError:  # the twin runs from another Python: only the running twin can tell
+        return
+    known = {f.name for f in twin_faults.load_all()}
+    unknown = [f for f in faults if f not in known]
+    if unknown:
+        raise UnknownFault(f"unknown fault switch(es): {', '.join(unknown)}; the twin has: {', '.join(sorted(known))}")
+
+
 def _check_faults_on(info: dict, faults: list[str]) -> None:
     """The twin takes TWIN_FAULTS as given; a misspelt name must not start a stack without the fault."""
     switches = {s["name"]: s for s in fault_switches(info)}
@@ -409,7 +466,7 @@ def _running_info(state: Path) -> dict | None:
     """stack.json of a started stack whose every process is alive. Health is not asked: a stack
     that answers slowly (a loaded machine) or badly (a seeded fault, a toxic under test) is
     still the one to use; restarting it would lose its state and toxics under the caller's feet."""
-    info = _read_json(state / "stack.json")
+    info = _read_stack(state)
     if not info or info.get("status") != "up" or not info.get("components"):
         return None
     alive = all(procs.is_alive(procs.ProcessRecord.from_json(c)) for c in info["components"].values())
@@ -425,7 +482,7 @@ def _up_locked(state: Path, faults: list[str] | None, requested: Mapping[str, in
                              f"not {faults or 'none'}: run `twin down` first")
         progress(f"already up: api {current['api_url']}")
         return current, False
-    if (state / "stack.json").exists() or _postgres_for_cleanup(state).processes():
+    if (state / "stack.json").exists() or _postgres_for_cleanup(state).processes() or procs.of_state_dir(state):
         progress("found a stale or unhealthy stack; stopping what is left of it")
         _down_locked(state, progress)
     try:
@@ -472,7 +529,12 @@ def _postgres_for_cleanup(state: Path) -> LocalPostgres:
 
 # --- down -------------------------------------------------------------------------------------------
 def _down_locked(state: Path, progress: Progress, grace_s: float = 10.0) -> dict:
-    info = _read_json(state / "stack.json") or {"components": {}}
+    try:
+        info = _read_stack(state) or {"components": {}}
+    except CorruptStack as exc:
+        progress(f"{str(exc).removesuffix(CLEAN_UP_HINT)}: stopping what its logs and TWIN_STATE_DIR show, "
+                 "then removing it")
+        info = {"components": {}}
     stopped: dict[str, bool] = {}
     for name in STOP_ORDER:
         comp = info["components"].get(name)
@@ -480,6 +542,14 @@ def _down_locked(state: Path, progress: Progress, grace_s: float = 10.0) -> dict
             stopped[name] = procs.stop_group(procs.ProcessRecord.from_json(comp), grace_s=grace_s)
             progress(f"{name}: {'stopped' if stopped[name] else 'STILL RUNNING'} (pid {comp['pid']})")
     pg = _postgres_for_cleanup(state)
+    # what stack.json does not name (missing, corrupt, or an up killed before it wrote a record);
+    # PostgreSQL's own processes are left to pg.stop() below
+    postgres_pids = {r.pid for r in pg.processes()}
+    unlisted = [r for r in procs.of_state_dir(state) if r.pid not in postgres_pids]
+    if unlisted:
+        stopped["unlisted"] = procs.stop_all(unlisted, grace_s)
+        progress(f"processes not in stack.json {', '.join(str(r.pid) for r in unlisted)}: "
+                 f"{'stopped' if stopped['unlisted'] else 'STILL RUNNING'}")
     if info["components"].get("postgres") or pg.processes():
         stopped["postgres"] = pg.stop()
         progress(f"postgres: {'stopped' if stopped['postgres'] else 'STILL RUNNING'}")
@@ -487,6 +557,8 @@ def _down_locked(state: Path, progress: Progress, grace_s: float = 10.0) -> dict
     left = [f"{name} (pid {comp['pid']})" for name, comp in info["components"].items()
             if procs.is_alive(procs.ProcessRecord.from_json(comp))]
     left += [f"postgres process {r.pid}" for r in pg.processes()]
+    named = {comp["pid"] for comp in info["components"].values()}
+    left += [f"process {r.pid}" for r in procs.of_state_dir(state) if r.pid not in named]
     if left:
         raise StackError(f"could not stop: {', '.join(left)}; stack.json kept in {state}")
     (state / "stack.json").unlink(missing_ok=True)

@@ -102,6 +102,55 @@ def with_cwd(directory: Path) -> list[ProcessRecord]:
     return found
 
 
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def of_state_dir(state: Path) -> list[ProcessRecord]:
+    """Live processes of the stack in `state`, found without stack.json: their stdout goes to a log
+    in <state>/logs/ (every process `spawn` started, and what they forked), or their TWIN_STATE_DIR
+    is <state>/twin. This process and its parent are never in the list."""
+    state = Path(os.path.realpath(state))
+    logs, twin_state = f"{state / 'logs'}/", str(state / "twin")
+    own = {os.getpid(), os.getppid()}
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in own:
+            continue
+        pid = int(entry.name)
+        try:
+            stdout = os.readlink(f"/proc/{pid}/fd/1")
+        except OSError:
+            stdout = ""
+        if not stdout.startswith(logs) and _environ(pid).get("TWIN_STATE_DIR") not in (twin_state, twin_state + "/"):
+            continue
+        stat = _stat(pid)
+        if stat and stat[0] not in ("Z", "X"):
+            found.append(ProcessRecord(pid, stat[2]))
+    return found
+
+
+def stop_all(records: Sequence[ProcessRecord], grace_s: float = 10.0) -> bool:
+    """SIGTERM each of `records` (its whole group when it leads one), SIGKILL what is left after
+    `grace_s`. True: none is left."""
+    for record in records:
+        if not is_alive(record):
+            continue
+        try:
+            if _stat(record.pid) and _stat(record.pid)[1] == record.pid:
+                os.killpg(record.pid, signal.SIGTERM)
+            else:
+                os.kill(record.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    return kill_all(records, grace_s)
+
+
 def kill_all(records: Sequence[ProcessRecord], deadline_s: float) -> bool:
     """Wait up to `deadline_s` for `records` to exit by themselves, then SIGKILL the rest. True: all gone."""
     end = time.monotonic() + deadline_s
