@@ -65,8 +65,9 @@ class Stage:
 
 # Named shapes (load/shapes.py has one LoadTestShape class per name).
 SHAPES = {
-    "half": [Stage(0.5, 1)],
-    "at-limit": [Stage(1.0, 1)],
+    # Two windows, not one: the window-edge verdict (RATE-02) needs two consecutive windows to judge.
+    "half": [Stage(0.5, 2)],
+    "at-limit": [Stage(1.0, 2)],
     "over-limit": [Stage(1.5, 1), Stage(0.5, 0.5)],
     # 0.5x, 1x, 1.5x, then a short 0.5x tail so the last window's rejections can be followed by a
     # request that waited Retry-After.
