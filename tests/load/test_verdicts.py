@@ -12,7 +12,7 @@ import pytest
 
 from cloudflow_checks import spec as spec_module
 from cloudflow_checks.load import paths, verdicts
-from cloudflow_checks.load.plan import Stage, TierLimits, burst_plan, windows_plan
+from cloudflow_checks.load.plan import SHAPES, Stage, TierLimits, burst_plan, windows_plan
 from cloudflow_checks.load.records import ClockLine, History, Request, window_of
 
 T0 = 1_800_000_000.0          # a twin hour (and minute) edge
@@ -201,3 +201,22 @@ def test_plan_refuses_non_loopback_and_unbounded_runs():
     with pytest.raises(PlanError, match="lasts"):
         windows_plan("t", "http://127.0.0.1:1", paths.list_workflows(), FREE, "sweep", clock=False,
                      stages=[Stage(0.5, 30)])
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_named_shape_reaches_a_second_window_so_the_edge_verdict_can_judge(shape):
+    # `--shape at-limit` was one window: "no double burst at a window edge" was inconclusive on every run.
+    assert sum(s.windows for s in SHAPES[shape]) > 1, SHAPES[shape]
+
+
+def test_one_window_is_inconclusive_labelled_so_and_still_no_pass():
+    plan = plan_for(stages=(Stage(1.0, 1),))
+    edge = verdicts.window_edges(history(limiter(paced(60, 1))), plan)
+    assert not edge.passed and edge.inconclusive
+    assert edge.line().startswith("INCONCLUSIVE no double burst at a window edge")
+
+
+def test_at_limit_over_two_windows_passes_the_edge_verdict():
+    plan = plan_for(stages=SHAPES["at-limit"])
+    edge = verdicts.window_edges(history(limiter(paced(60, 2))), plan)
+    assert edge.passed and not edge.inconclusive, edge.line()

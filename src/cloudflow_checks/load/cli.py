@@ -4,8 +4,9 @@
 
 Per tier: a time-lapsed sweep at 0.5x, 1x and 1.5x the per-minute limit, a burst at the
 concurrent-workflow cap, and (free tier, or --hourly) a time-lapsed hour. Exit status: 0 all verdicts
-pass, 1 a verdict fails, 2 bad configuration or usage (one line on stderr), 143 stopped by SIGTERM
-(like Ctrl-C: Locust stopped, the plan's secrets removed, the twin clock put back).
+pass, 1 a verdict fails or is inconclusive (nothing to judge is no pass), 2 bad configuration or
+usage (one line on stderr), 143 stopped by SIGTERM (like Ctrl-C: Locust stopped, the plan's secrets
+removed, the twin clock put back).
 """
 from __future__ import annotations
 
@@ -128,7 +129,10 @@ def load(tier, workers, target, targets_file, scenarios, shape, max_rate, enterp
                     click.echo(f"[{name} {scenario}] {outcome.requests} requests, "
                                f"{time.monotonic() - t0:.1f} s; {folder}")
         passed = all(o.passed for o in outcomes)
-        click.echo(f"load: {'PASS' if passed else 'FAIL'} ({sum(o.passed for o in outcomes)}/{len(outcomes)} "
+        # Nothing to judge is no pass (exit 1), but it is not reported as a failure of the product.
+        unjudged = all(v.inconclusive for o in outcomes for v in o.verdicts if not v.passed)
+        status = "PASS" if passed else "INCONCLUSIVE" if unjudged else "FAIL"
+        click.echo(f"load: {status} ({sum(o.passed for o in outcomes)}/{len(outcomes)} "
                    f"scenarios); reports in {run_dir}")
         sys.exit(EXIT_OK if passed else EXIT_FAILED)
     except (ConfigError, PlanError) as exc:

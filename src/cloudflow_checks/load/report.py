@@ -21,7 +21,7 @@ def write(folder: Path, plan: Plan, history: History, verdicts: list[Verdict], s
              "", f"{len(history.requests)} requests in {seconds:.1f} s "
              f"(time-lapse x{plan.speed}, {'master + %d workers' % workers if workers else 'one process'})", ""]
     for v in verdicts:
-        lines.append(f"- **{'PASS' if v.passed else 'FAIL'}** {v.name} ({v.behaviour}): {v.summary}")
+        lines.append(f"- **{v.label}** {v.name} ({v.behaviour}): {v.summary}")
         lines += [f"  - {p}" for p in v.problems]
     (folder / "verdicts.md").write_text("\n".join(lines) + "\n")
     picture(folder / f"rate-{plan.tier}.png", plan, history)

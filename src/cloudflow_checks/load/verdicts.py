@@ -26,12 +26,22 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
 
+    @property
+    def inconclusive(self) -> bool:
+        """Nothing to judge: not a product failure, but no pass either (a gate fails on it)."""
+        return not self.passed and self.summary.startswith("inconclusive")
+
+    @property
+    def label(self) -> str:
+        return "PASS" if self.passed else "INCONCLUSIVE" if self.inconclusive else "FAIL"
+
     def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name} ({self.behaviour}): {self.summary}"
+        return f"{self.label} {self.name} ({self.behaviour}): {self.summary}"
 
     def to_json(self) -> dict:
         return {"name": self.name, "behaviour": self.behaviour, "passed": self.passed,
-                "summary": self.summary, "problems": self.problems, "stats": self.stats}
+                "inconclusive": self.inconclusive, "summary": self.summary, "problems": self.problems,
+                "stats": self.stats}
 
 
 class _Problems:
