@@ -4,9 +4,11 @@ Exit status: 0 the gate passes, 1 the gate fails, 2 bad configuration or usage (
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -65,48 +67,108 @@ def main() -> None:
 def run(target, targets_file, profile, workers, fail_on, reports_dir, allow_production, keyword):
     """Run the checks of a profile against a target; write reports/<run-id>/."""
     from . import targets as targets_module
+    from .stack import StackError
 
     if profile not in PROFILES:
         fail_usage(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     root = project_root()
     started = False
+    # SIGTERM is a stop like Ctrl-C: the stack this run starts is taken down (finally below)
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        resolved, started = targets_module.resolve(target, targets_file)
-        targets_module.check_reachable(resolved)
-    except ConfigError as exc:
-        fail_usage(str(exc))
-    try:
-        reports = Path(reports_dir) if reports_dir else root / "reports"
-        run_dir = new_run_dir(reports)
-        prof = PROFILES[profile]
-        args = [sys.executable, "-m", "pytest", *[str(root / p) for p in prof.paths],
-                "--rootdir", str(root), "-p", "no:cacheprovider", "-q", "-rfEs",
-                "--target", target, "--cf-run-dir", str(run_dir), "--cf-profile", profile,
-                "--cf-fail-on", fail_on, "--junitxml", str(run_dir / "junit.xml"),
-                "--alluredir", str(run_dir / "allure-results")]
-        if targets_file:
-            args += ["--targets-file", targets_file]
-        if prof.markexpr:
-            args += ["-m", prof.markexpr]
-        if keyword:
-            args += ["-k", keyword]
-        if workers not in ("0", 0):
-            args += ["-n", str(workers), "--dist", "loadgroup"]
-        if allow_production:
-            args.append("--allow-production")
-        click.echo(f"run {run_dir.name}: profile {profile} against {target} ({resolved.base_url})")
-        code = subprocess.call(args, cwd=root)
-        sys.exit(_exit_status(code, run_dir))
+        try:
+            resolved, started = targets_module.resolve(target, targets_file)
+            targets_module.check_reachable(resolved)
+        except (ConfigError, StackError) as exc:
+            fail_usage(str(exc))
+        _run_checks(root, resolved, target, targets_file, profile, workers, fail_on, reports_dir,
+                    allow_production, keyword)
     finally:
-        if started:
-            from . import stack
-            stack.down(resolved.state_dir)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the teardown short
+        try:
+            if started:
+                from . import stack
+                stack.down(resolved.state_dir)
+        finally:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+class _Terminated(SystemExit):
+    """SIGTERM, raised where the CLI is, so that `finally` blocks run (exit 143)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated(128 + signum)
+
+
+def _run_checks(root, resolved, target, targets_file, profile, workers, fail_on, reports_dir, allow_production,
+                keyword) -> None:
+    """pytest over the profile's checks; exits with the gate's status."""
+    reports = Path(reports_dir) if reports_dir else root / "reports"
+    run_dir = _run_dir_keeping_latest(reports)
+    prof = PROFILES[profile]
+    args = [sys.executable, "-m", "pytest", *[str(root / p) for p in prof.paths],
+            "--rootdir", str(root), "-p", "no:cacheprovider", "-q", "-rfEs",
+            "--target", target, "--cf-run-dir", str(run_dir), "--cf-profile", profile,
+            "--cf-fail-on", fail_on, "--junitxml", str(run_dir / "junit.xml"),
+            "--alluredir", str(run_dir / "allure-results")]
+    if targets_file:
+        args += ["--targets-file", targets_file]
+    if prof.markexpr:
+        args += ["-m", prof.markexpr]
+    if keyword:
+        args += ["-k", keyword]
+    if workers not in ("0", 0):
+        args += ["-n", str(workers), "--dist", "loadgroup"]
+    if allow_production:
+        args.append("--allow-production")
+    click.echo(f"run {run_dir.name}: profile {profile} against {target} ({resolved.base_url})")
+    code = _call_pytest(args, root)
+    status = _exit_status(code, run_dir)
+    if (run_dir / "summary.json").is_file():
+        _point_latest(reports, run_dir)
+    sys.exit(status)
+
+
+def _run_dir_keeping_latest(reports: Path) -> Path:
+    """A new run folder; reports/latest moves to it only once it has a verdict (_point_latest)."""
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    run_dir = reports / run_id
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _point_latest(reports: Path, run_dir: Path) -> None:
+    latest = reports / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_dir.name)
+
+
+def _call_pytest(args: list[str], root: Path) -> int:
+    """pytest in a process group of its own; when this CLI is stopped (SIGTERM, Ctrl-C) the whole
+    group (xdist workers included) is stopped before the exception goes on to the caller's finally."""
+    child = subprocess.Popen(args, cwd=root, process_group=0)
+    try:
+        return child.wait()
+    except BaseException as exc:
+        why = "SIGTERM" if isinstance(exc, _Terminated) else type(exc).__name__
+        click.echo(f"cloudflow-checks: stopped by {why}; stopping pytest and what this run started", err=True)
+        from .stack import procs
+        procs.stop_group(procs.ProcessRecord(child.pid, 0), grace_s=10)
+        with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+        raise
 
 
 def _exit_status(pytest_code: int, run_dir: Path) -> int:
     summary_file = run_dir / "summary.json"
     if pytest_code == 5:
-        click.echo("cloudflow-checks: no checks were collected for this profile", err=True)
+        click.echo("cloudflow-checks: no check ran: none was collected for this profile and -k", err=True)
+        return EXIT_USAGE
+    if pytest_code in (0, 1) and not summary_file.is_file():  # the plugin writes no verdict then
+        click.echo(f"cloudflow-checks: no check ran: every collected check was skipped; see {run_dir}/junit.xml",
+                   err=True)
         return EXIT_USAGE
     if pytest_code in (2, 3, 4) or not summary_file.is_file():
         click.echo(f"cloudflow-checks: pytest stopped with status {pytest_code}; see {run_dir}", err=True)

@@ -200,7 +200,8 @@ def pytest_sessionfinish(session, exitstatus):
     state = _state(config)
     try:
         run_dir = config.getoption("cf_run_dir")
-        if run_dir and not _is_worker(config):
+        ran = any(r.outcome != "skipped" for r in state.collector.results.values())
+        if run_dir and not _is_worker(config) and ran:  # no check ran: no verdict (not a PASS)
             _write_summary(config, state, Path(run_dir))
     finally:
         if state.started_stack:
