@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cloudflow_checks import stack
-from cloudflow_checks.stack import procs
+from cloudflow_checks.stack import lifecycle, procs
 
 CORRUPT = ['[]', '{"status":"up","api_url":', '{"status":"up"}',
            '{"status":"up","components":{"api":{"pid":"x"}}}']
@@ -46,12 +46,14 @@ def _assert_all_stopped(info: dict, state: Path) -> None:
     assert [r.pid for r in records if procs.is_alive(r)] == []
     assert all(procs.group_members(r.pid) == [] for r in records)
     assert procs.with_cwd(state / "pg") == []
-    assert procs.of_state_dir(state) == []
+    assert lifecycle.unlisted_processes(state) == []
 
 
 @pytest.mark.parametrize("content", [None, "[]"], ids=["missing", "json-list"])
 def test_down_without_a_usable_stack_json_stops_every_process(state_dir, content):
     info = stack.up(state_dir, timeout_s=150)
+    found = {r.pid for r in lifecycle.unlisted_processes(state_dir)}
+    assert {c["pid"] for name, c in info["components"].items() if name != "postgres"} <= found
     if content is None:
         (state_dir / "stack.json").unlink()
     else:
@@ -94,4 +96,4 @@ def test_an_unknown_fault_is_refused_before_anything_starts(state_dir):
         stack.up(state_dir, faults=["nonexistent", "auth_500"], timeout_s=150)
     assert time.monotonic() - started < 10
     assert not (state_dir / "pg").exists() and not (state_dir / "stack.json").exists()
-    assert procs.of_state_dir(state_dir) == []
+    assert lifecycle.unlisted_processes(state_dir) == []

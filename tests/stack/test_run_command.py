@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cloudflow_checks import stack
-from cloudflow_checks.stack import procs
+from cloudflow_checks.stack import lifecycle, procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,5 +102,5 @@ def test_sigterm_stops_pytest_and_the_stack_the_run_started(fresh_state, tmp_pat
     assert procs.group_members(child) == []
     records = [procs.ProcessRecord.from_json(c) for c in info["components"].values()]
     assert [r.pid for r in records if procs.is_alive(r)] == []
-    assert procs.with_cwd(fresh_state / "pg") == [] and procs.of_state_dir(fresh_state) == []
+    assert procs.with_cwd(fresh_state / "pg") == [] and lifecycle.unlisted_processes(fresh_state) == []
     assert not (fresh_state / "stack.json").exists()

@@ -482,7 +482,7 @@ def _up_locked(state: Path, faults: list[str] | None, requested: Mapping[str, in
                              f"not {faults or 'none'}: run `twin down` first")
         progress(f"already up: api {current['api_url']}")
         return current, False
-    if (state / "stack.json").exists() or _postgres_for_cleanup(state).processes() or procs.of_state_dir(state):
+    if (state / "stack.json").exists() or _postgres_for_cleanup(state).processes() or unlisted_processes(state):
         progress("found a stale or unhealthy stack; stopping what is left of it")
         _down_locked(state, progress)
     try:
@@ -517,6 +517,11 @@ def ensure_up(state_dir: Path | str | None = None, faults: Iterable[str] | str |
                           progress or _quiet)
 
 
+def unlisted_processes(state: Path) -> list[procs.ProcessRecord]:
+    """The state dir's processes other than PostgreSQL's, whatever stack.json says (or does not)."""
+    return procs.of_state_dir(state, [f"{name}.out" for name in STOP_ORDER])
+
+
 def _postgres_for_cleanup(state: Path) -> LocalPostgres:
     """The state dir's cluster; cleaning up must work even when the binaries went missing meanwhile
     (stop() then falls back to signals)."""
@@ -545,7 +550,7 @@ def _down_locked(state: Path, progress: Progress, grace_s: float = 10.0) -> dict
     # what stack.json does not name (missing, corrupt, or an up killed before it wrote a record);
     # PostgreSQL's own processes are left to pg.stop() below
     postgres_pids = {r.pid for r in pg.processes()}
-    unlisted = [r for r in procs.of_state_dir(state) if r.pid not in postgres_pids]
+    unlisted = [r for r in unlisted_processes(state) if r.pid not in postgres_pids]
     if unlisted:
         stopped["unlisted"] = procs.stop_all(unlisted, grace_s)
         progress(f"processes not in stack.json {', '.join(str(r.pid) for r in unlisted)}: "
@@ -558,7 +563,7 @@ def _down_locked(state: Path, progress: Progress, grace_s: float = 10.0) -> dict
             if procs.is_alive(procs.ProcessRecord.from_json(comp))]
     left += [f"postgres process {r.pid}" for r in pg.processes()]
     named = {comp["pid"] for comp in info["components"].values()}
-    left += [f"process {r.pid}" for r in procs.of_state_dir(state) if r.pid not in named]
+    left += [f"process {r.pid}" for r in unlisted_processes(state) if r.pid not in named]
     if left:
         raise StackError(f"could not stop: {', '.join(left)}; stack.json kept in {state}")
     (state / "stack.json").unlink(missing_ok=True)

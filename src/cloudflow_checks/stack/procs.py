@@ -111,12 +111,13 @@ def _environ(pid: int) -> dict[str, str]:
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
 
 
-def of_state_dir(state: Path) -> list[ProcessRecord]:
-    """Live processes of the stack in `state`, found without stack.json: their stdout goes to a log
-    in <state>/logs/ (every process `spawn` started, and what they forked), or their TWIN_STATE_DIR
-    is <state>/twin. This process and its parent are never in the list."""
+def of_state_dir(state: Path, log_names: Sequence[str]) -> list[ProcessRecord]:
+    """Live processes of the stack in `state`, found without stack.json: their stdout is one of
+    <state>/logs/<log_names> (what `spawn` started, and what those forked; `.prev` once a later
+    start rotated it), or their TWIN_STATE_DIR is <state>/twin. Never this process or its parent."""
     state = Path(os.path.realpath(state))
-    logs, twin_state = f"{state / 'logs'}/", str(state / "twin")
+    logs = {str(state / "logs" / name) for name in log_names}
+    twin_state = str(state / "twin")
     own = {os.getpid(), os.getppid()}
     found = []
     for entry in os.scandir("/proc"):
@@ -124,10 +125,10 @@ def of_state_dir(state: Path) -> list[ProcessRecord]:
             continue
         pid = int(entry.name)
         try:
-            stdout = os.readlink(f"/proc/{pid}/fd/1")
+            stdout = os.readlink(f"/proc/{pid}/fd/1").removesuffix(" (deleted)").removesuffix(".prev")
         except OSError:
             stdout = ""
-        if not stdout.startswith(logs) and _environ(pid).get("TWIN_STATE_DIR") not in (twin_state, twin_state + "/"):
+        if stdout not in logs and _environ(pid).get("TWIN_STATE_DIR", "").rstrip("/") != twin_state:
             continue
         stat = _stat(pid)
         if stat and stat[0] not in ("Z", "X"):
