@@ -5,7 +5,7 @@
 - the target: resolved once per process; for `local` the twin's stack is started once per run
   (by the controller under xdist) and stopped at the end if this run started it.
 - results: every check's outcome with its behaviour IDs, correlation ids and endpoints; with
-  `--cf-run-dir` the run's summary.json / summary.md are written there.
+  `--cf-run-dir` the run's summary.json / summary.md are written there once a check ran (none: no verdict).
 """
 from __future__ import annotations
 
