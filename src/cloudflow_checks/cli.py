@@ -123,11 +123,27 @@ def _run_checks(root, resolved, target, targets_file, profile, workers, fail_on,
     if allow_production:
         args.append("--allow-production")
     click.echo(f"run {run_dir.name}: profile {profile} against {target} ({resolved.base_url})")
+    _warn_seeded_faults(resolved)
     code = _call_pytest(args, root)
     status = _exit_status(code, run_dir)
     if (run_dir / "summary.json").is_file():
         _point_latest(reports, run_dir)
     sys.exit(status)
+
+
+def _warn_seeded_faults(resolved) -> None:
+    """A twin left with fault switches on fails checks on purpose: say so before anyone pages."""
+    if not (resolved.control_url and resolved.has("fault_switches")):
+        return
+    from .client import TwinControl
+    try:
+        with contextlib.closing(TwinControl(resolved.control_url, resolved.control_token)) as control:
+            seeded = [f["name"] for f in control.faults() if f.get("enabled")]
+    except Exception:  # noqa: BLE001 - the warning is a courtesy; the checks report the twin's state
+        return
+    if seeded:
+        click.echo(f"warning: the twin has seeded fault switch(es) on: {', '.join(seeded)} "
+                   f"(checks of those behaviours are meant to fail; `cloudflow-checks twin down` resets)")
 
 
 def _run_dir_keeping_latest(reports: Path) -> Path:

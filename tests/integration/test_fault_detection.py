@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from cloudflow_checks.client import TwinControl
-from .helpers import ROOT
+from .helpers import ROOT, cli
 
 FIRST_CHECK_IDS = ("AUTH-01", "AUTH-02", "AUTH-03", "AUTH-04", "AUTH-05", "AUTH-06", "AUTH-07",
                    "RATE-01", "RATE-03", "HEALTH-01", "DB-04")
@@ -63,3 +63,13 @@ def test_fault_is_caught_by_its_own_check_only(stack_env, control, tmp_path, fau
         control.set_faults([])
     assert failing_ids(summary) == {behaviour}, (
         f"{fault}: expected only {behaviour} to fail, failed: {sorted(failing_ids(summary))}")
+
+
+def test_run_warns_when_the_twin_has_seeded_faults_on(stack_env, control, tmp_path):
+    control.set_faults(["forbidden_wording"])
+    try:
+        result = cli(stack_env, "run", "-k", "test_auth", "--reports", str(tmp_path))
+    finally:
+        control.set_faults([])
+    assert "warning: the twin has seeded fault switch(es) on: forbidden_wording" in result.stdout, result.stdout[-2000:]
+    assert result.returncode == 1
