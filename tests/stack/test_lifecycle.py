@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from cloudflow_checks.stack.scratch import scratch_state_dir
 
 from cloudflow_checks import stack
 from cloudflow_checks.stack import procs
@@ -26,14 +26,8 @@ COMPONENTS = {"postgres", "toxiproxy", "partner", "api", "engine"}
 
 @pytest.fixture(scope="module")
 def state_dir():
-    # not under pytest's tmp dir: that is 0700 root-only, and the `postgres` user must reach the data dir
-    folder = Path(tempfile.mkdtemp(prefix="cfc-stack-test-"))
-    folder.chmod(0o755)
-    yield folder
-    try:
-        stack.down(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with scratch_state_dir("cfc-stack-test-") as folder:
+        yield folder
 
 
 def _records(info: dict) -> list[procs.ProcessRecord]:

@@ -2,14 +2,14 @@
 (real ones), the other commands answer in one line, and a misspelt fault starts nothing."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+
+from cloudflow_checks.stack.scratch import scratch_state_dir
 
 from cloudflow_checks import stack
 from cloudflow_checks.stack import lifecycle, procs
@@ -20,14 +20,8 @@ CORRUPT = ['[]', '{"status":"up","api_url":', '{"status":"up"}',
 
 @pytest.fixture
 def state_dir():
-    # world-traversable, outside pytest's 0700 tmp: PostgreSQL runs as user postgres
-    folder = Path(tempfile.mkdtemp(prefix="cfc-recovery-test-"))
-    folder.chmod(0o755)
-    yield folder
-    try:
-        stack.down(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with scratch_state_dir("cfc-recovery-test-") as folder:
+        yield folder
 
 
 def _twin(*args: str, state: Path) -> subprocess.CompletedProcess:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from cloudflow_checks import stack
+from cloudflow_checks.stack.scratch import scratch_state_dir
+
 from cloudflow_checks.stack import lifecycle, procs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +30,8 @@ def _error_lines(result: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.fixture
 def fresh_state():
-    folder = Path(tempfile.mkdtemp(prefix="cfc-run-test-"))
-    folder.chmod(0o755)  # PostgreSQL runs as user postgres
-    yield folder
-    try:
-        stack.down(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with scratch_state_dir("cfc-run-test-") as folder:
+        yield folder
 
 
 @pytest.mark.parametrize("content", ['{"status":"up","api_url":', '{"status":"up"}',
