@@ -13,6 +13,7 @@ import pytest
 
 from cloudflow_checks.chaos import gameday
 from cloudflow_checks.chaos.context import ChaosContext, MissingCapability
+from cloudflow_checks.chaos.sweep import sweep_target
 
 
 @pytest.fixture
@@ -20,6 +21,11 @@ def run_experiment(cf_target, spec, exclusive_target, request, tmp_path_factory)
     """`run_experiment(ExperimentClass)` -> journal; sweeps leftovers first and reports them."""
     run_dir = request.config.getoption("cf_run_dir")
     out_dir = Path(run_dir) / "chaos" if run_dir else tmp_path_factory.mktemp("chaos")
+    # First, before anything logs in (a partition left by a killed run would fail the login);
+    # exclusive_target is held, so the partner stub's mode and the clock are ours to put back.
+    sweep = sweep_target(cf_target, spec)
+    if sweep:
+        request.node.user_properties.append(("chaos_sweep_at_start", sweep))
     try:
         ctx = ChaosContext.build(cf_target, spec)
     except MissingCapability as exc:
@@ -30,9 +36,6 @@ def run_experiment(cf_target, spec, exclusive_target, request, tmp_path_factory)
         reason = gameday.missing_for(experiment, ctx)
         if reason:
             pytest.skip(reason)
-        sweep = [str(f) for f in ctx.proxies.sweep()]
-        if sweep:
-            request.node.user_properties.append(("chaos_sweep_at_start", sweep))
         journal, outcome = gameday.record(experiment, ctx, out_dir, sweep=sweep, overrides=overrides or None)
         request.node.user_properties.append(("chaos_journal", str(outcome.journal)))
         allure.attach.file(str(outcome.journal), name=f"{experiment.name}.json", attachment_type=allure.attachment_type.JSON)

@@ -2,13 +2,17 @@
 
 Exit status: 0 every experiment passed, 1 one did not (or was interrupted), 2 bad usage or
 configuration (one line on stderr), e.g. a production target without --allow-production.
+Writes reports/gameday-<id>/chaos/ (gameday.md and .json, a journal and timeline per experiment);
+reports/latest stays with the check runs. Holds the target exclusively, sweep included.
 Until the main CLI registers it: `python -m cloudflow_checks.chaos.cli`.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -44,7 +48,7 @@ def gameday(target, targets_file, names, reports_dir, allow_production, sweep_on
 
     from .. import spec as spec_module
     from .. import targets as targets_module
-    from ..cli import new_run_dir, project_root
+    from ..cli import project_root
     from ..clock import TargetLock
     from ..config import ConfigError
 
@@ -69,38 +73,50 @@ def gameday(target, targets_file, names, reports_dir, allow_production, sweep_on
             _usage(str(exc))
         if not resolved.toxiproxy_url:
             _usage(f"target {target} has no Toxiproxy configured (toxiproxy.url in targets.yaml)")
-        sys.exit(_run(resolved, names, reports_dir, sweep_only, spec_module.load(), project_root(),
-                      new_run_dir, TargetLock))
+        sys.exit(_run(resolved, names, reports_dir, sweep_only, spec_module.load(), project_root(), TargetLock))
     finally:
         if started_stack and resolved is not None:
             from .. import stack
             stack.down(resolved.state_dir)
 
 
-def _run(resolved, names, reports_dir, sweep_only, spec, root, new_run_dir, TargetLock) -> int:
+def _gameday_dir(reports: Path) -> Path:
+    """reports/gameday-<run id>/: a folder of its own. `reports/latest` is left alone: it is the last
+    check run, whose summary.json `report` and `coverage` read (a game day writes gameday.json)."""
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    run_dir = reports / f"gameday-{run_id}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _run(resolved, names, reports_dir, sweep_only, spec, root, TargetLock) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ..fixtures import _lock_folder
     from . import gameday as gd
     from .context import ChaosContext, MissingCapability
-    from .faults import ChaosProxies
+    from .sweep import sweep_target
 
     console = Console(stderr=False)
-    if sweep_only:
-        found = ChaosProxies(resolved.toxiproxy_url, resolved.proxies).sweep()
-        for f in found:
-            console.print(f"sweep: removed leftover {f}")
-        console.print(f"sweep: {len(found)} leftover(s) found and removed")
-        return EXIT_OK
-    out_dir = new_run_dir(Path(reports_dir) if reports_dir else root / "reports") / "chaos"
-    out_dir.mkdir(parents=True)
     t0 = time.monotonic()
     with TargetLock(_lock_folder(resolved)).exclusive():
+        # First, before anything logs in: a partition left by a killed run would fail the login.
+        sweep = sweep_target(resolved, spec)
+        for line in sweep:
+            console.print(f"sweep at start: removed leftover {line}")
+        if sweep_only:
+            console.print(f"sweep: {len(sweep)} leftover(s) found and removed")
+            return EXIT_OK
+        out_dir = _gameday_dir(Path(reports_dir) if reports_dir else root / "reports") / "chaos"
+        out_dir.mkdir(parents=True)
         try:
             ctx = ChaosContext.build(resolved, spec)
         except MissingCapability as exc:
             _usage(str(exc))
+        except Exception as exc:  # the target cannot be used (login, provisioning): one line, not a traceback
+            console.print(f"game day FAILED: could not prepare the target: {type(exc).__name__}: {exc}")
+            return EXIT_FAILED
         try:
             count = len(names) if names else len(gd.ORDER)
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -113,11 +129,9 @@ def _run(resolved, names, reports_dir, sweep_only, spec, root, new_run_dir, Targ
                         progress.advance(task)
                         progress.console.print(f"{name}: {phase}")
 
-                outcomes, sweep = gd.run(ctx, list(names) or None, out_dir, progress=on_progress)
+                outcomes = gd.run(ctx, list(names) or None, out_dir, sweep=sweep, progress=on_progress)
         finally:
             ctx.close()
-    for line in sweep:
-        console.print(f"sweep at start: removed leftover {line}")
     summary = gd.write_summary(outcomes, sweep, ctx.target_info(), out_dir, t0)
     for o in outcomes:
         console.print(f"{o.name:22} {o.status:12} {o.duration_s:6.1f} s  {o.journal or o.skipped_reason}")

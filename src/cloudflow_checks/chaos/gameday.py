@@ -59,12 +59,12 @@ def missing_for(experiment: Experiment, ctx: ChaosContext) -> str | None:
     return None
 
 
-def run(ctx: ChaosContext, names: Iterable[str] | None, out_dir: Path, *,
-        progress: Callable[[str, str], None] = lambda name, phase: None) -> tuple[list[Outcome], list[str]]:
-    """Sweep, then each experiment in order; stops after an interrupted one. (outcomes, sweep findings)"""
+def run(ctx: ChaosContext, names: Iterable[str] | None, out_dir: Path, *, sweep: list[str],
+        progress: Callable[[str, str], None] = lambda name, phase: None) -> list[Outcome]:
+    """Each experiment in order, after the caller's sweep (`sweep.sweep_target`, reported in the first
+    journal); stops after an interrupted one."""
     experiments = [get(n) for n in names] if names else [cls() for cls in ORDER]
-    found = [str(f) for f in ctx.proxies.sweep()]
-    initial = list(found)
+    found = list(sweep)
     outcomes: list[Outcome] = []
     for experiment in experiments:
         reason = missing_for(experiment, ctx)
@@ -83,7 +83,7 @@ def run(ctx: ChaosContext, names: Iterable[str] | None, out_dir: Path, *,
         progress(experiment.name, f"done: {outcome.status}")
         if journal.status == "interrupted":
             break
-    return outcomes, initial
+    return outcomes
 
 
 def write_summary(outcomes: list[Outcome], sweep: list[str], target: dict, out_dir: Path, started: float) -> dict:
