@@ -97,3 +97,10 @@ def test_requested_busy_port_is_named():
         with pytest.raises(PortTaken, match=f"port {busy} requested for api is taken"):
             ports.choose("api", busy)
     assert ports.choose("api", None) > 0
+
+
+def test_free_ports_are_distinct_and_free():
+    from cloudflow_checks.stack import ports
+    picked = ports.free_ports(40)
+    assert len(set(picked)) == 40
+    assert not any(ports.port_in_use(p) for p in picked)

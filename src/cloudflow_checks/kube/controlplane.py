@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from ..stack.ports import free_port, free_ports
 from . import _pki
 
 KUBE_VERSION = "v1.33.13"
@@ -147,12 +148,6 @@ def _child_setup() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except OSError:
         pass
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -437,7 +432,7 @@ class ControlPlane:
 
     def _start_etcd(self, deadline: float) -> None:
         assert self._bins and self.state_dir
-        client, peer = free_port(), free_port()
+        client, peer = free_ports(2)   # picked together: two separate picks can repeat a port
         url = f"http://127.0.0.1:{client}"
         self.endpoints.etcd_client = url
         proc = self._spawn("etcd", [

@@ -304,7 +304,10 @@ def _start(state: Path, faults: list[str], requested: Mapping[str, int], timeout
     unknown = set(requested) - set(PORT_NAMES)
     if unknown:
         raise StackError(f"unknown port name(s) {', '.join(sorted(unknown))}; known: {', '.join(PORT_NAMES)}")
-    chosen = {name: ports.choose(name, requested.get(name)) for name in ("postgres", "toxiproxy", "partner", "api")}
+    servers = ("postgres", "toxiproxy", "partner", "api")
+    picked = iter(ports.free_ports(sum(1 for n in servers if requested.get(n) is None)))
+    chosen = {name: ports.choose(name, requested[name]) if requested.get(name) is not None else next(picked)
+              for name in servers}
     for name in ("postgres_proxy", "partner_proxy"):
         if requested.get(name) is not None:
             chosen[name] = ports.choose(name, requested[name])
