@@ -59,4 +59,7 @@ def test_test_delivery_works_and_is_signed(workspace, spec, receiver, webhook_se
     delivery = receiver.wait_for(lambda d: json.loads(d.body).get("webhook_id") == hook["id"],
                                  timeout_s=values.tolerance("delivery_s"))
     assert signature_valid(webhook_secret, delivery.body, delivery.headers.get(values["signature_header"]),
-                           values["signature_prefix"])
+                           values["signature_prefix"]), (
+        f"the test delivery's {values['signature_header']} header "
+        f"({'missing' if delivery.headers.get(values['signature_header']) is None else 'present'}) is not the "
+        f"HMAC-SHA256 of the body with the webhook's secret")

@@ -173,9 +173,10 @@ def test_parallel_workers_batch_size_and_checkpointing_are_honoured(workspace, s
     body = waits.execution(client, execute(client, wf["id"]))
     assert body["status"] == "SUCCESS", body
     output = body["steps"][0]["output"]
-    assert output["batch_size"] == values["batch_size"]
-    assert output["batches"] == -(-records // values["batch_size"])
-    assert output["workers_used"] == values["parallel_workers"]
+    assert output["batch_size"] == values["batch_size"], f"transform used batch_size {output['batch_size']}, configured {values['batch_size']}"
+    assert output["batches"] == -(-records // values["batch_size"]), (
+        f"{records} records in {output['batches']} batches: batch_size {values['batch_size']} not honoured")
+    assert output["workers_used"] == values["parallel_workers"], f"{output['workers_used']} workers used, configured {values['parallel_workers']}"
     assert output["checkpointing"] is True
     assert output["checkpoint_interval_s"] == values["checkpoint_interval_s"]
 
