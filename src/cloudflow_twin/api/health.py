@@ -31,19 +31,33 @@ class HealthProbe:
             start = time.perf_counter()
             try:
                 async with asyncio.timeout(3.0):
-                    if self._conn is None or self._conn.closed or self._conn.broken:
-                        self._conn = await psycopg.AsyncConnection.connect(
-                            self.settings.database_url, autocommit=True, connect_timeout=3,
-                            application_name="cloudflow-twin-health")
-                    await self._conn.execute("SELECT 1")
+                    await self._round_trip()
             except (TimeoutError, psycopg.Error, OSError) as exc:
-                if self._conn is not None:
-                    await self._conn.close()
-                    self._conn = None
+                await self._drop_connection()
                 reason = db.database_down_recently() or str(exc).strip().splitlines()[0:1]
                 return {"status": "down", "error": "database server unreachable",
                         "detail": reason if isinstance(reason, str) else (reason[0] if reason else "timeout")}
             return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 3)}
+
+    async def _round_trip(self) -> None:
+        """SELECT 1 on the kept connection. A kept connection may have been cut while idle (a
+        partition that has since healed): that says nothing about the database now, so it is
+        replaced once by a fresh one, and only a fresh connection's failure reads as "down"."""
+        if self._conn is not None and not (self._conn.closed or self._conn.broken):
+            try:
+                await self._conn.execute("SELECT 1")
+                return
+            except (psycopg.OperationalError, OSError):
+                await self._drop_connection()
+        self._conn = await psycopg.AsyncConnection.connect(
+            self.settings.database_url, autocommit=True, connect_timeout=3,
+            application_name="cloudflow-twin-health")
+        await self._conn.execute("SELECT 1")
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     def engine(self) -> dict:
         try:
