@@ -127,6 +127,30 @@ def test_per_minute_limit_is_exact_for_tier(workspace_factory, spec, tier):
 
 
 @pytest.mark.behaviour("RATE-02")
+@pytest.mark.requires("clock_control")
+def test_spent_minute_budget_stays_spent_for_the_whole_minute(workspace_factory, spec, clock):
+    """Rate Limit Tiers: the limit is per minute. A budget spent at the start of a window is not
+    given back half a minute later (a window that resets early lets twice the limit through)."""
+    values = spec["RATE-02"]
+    limit = values["tiers"]["free"]["per_minute"]
+    half_window_s = values["minute_window_s"] / 2
+    workspace = workspace_factory("free")
+    client = workspace.as_role("viewer")
+    reset = client.list_workflows().headers.get("X-RateLimit-Reset")
+    assert reset is not None and reset.isdigit(), f"no usable X-RateLimit-Reset to find the window by: {reset!r}"
+    clock.advance(int(reset) - clock.now() + 1)  # one second into the next window
+    started = clock.now()
+    accepted, rejected, _ = exhaust(client, limit)
+    assert len(accepted) == limit, f"{len(accepted)} accepted in a fresh window, the free tier allows {limit}"
+    clock.advance(started + half_window_s - clock.now())
+    again = client.list_workflows()
+    assert again.status_code == 429, (
+        f"{half_window_s:.0f} s after the window began, with its {limit} requests spent, a request got "
+        f"{again.status_code} (X-RateLimit-Reset {again.headers.get('X-RateLimit-Reset')}): the window is shorter "
+        f"than a minute")
+
+
+@pytest.mark.behaviour("RATE-02")
 def test_premium_limit_is_advertised(workspace_factory, spec):
     """Rate Limit Tiers: Premium 5,000/min (exhausted under load by load/, checked here by header)."""
     limit = spec["RATE-02"]["tiers"]["premium"]["per_minute"]
