@@ -55,12 +55,22 @@ def gameday_cli(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subpro
                             stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for(predicate, *, timeout_s: float, what: str, interval_s: float = 0.1):
+def wait_for(predicate, *, timeout_s: float, what: str, interval_s: float = 0.1,
+             proc: subprocess.Popen | None = None):
+    """Poll `predicate` until it is truthy. With `proc` (the command expected to bring it about),
+    its end stops the wait, and a failure shows what it printed."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
         if value:
             return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not seen within {timeout_s} s")
+        ended = proc is not None and proc.poll() is not None
+        if ended or time.monotonic() >= deadline:
+            why = f"the command ended (exit {proc.returncode}) first" if ended else f"not seen within {timeout_s} s"
+            out = ""
+            if proc is not None:
+                if not ended:
+                    proc.kill()
+                out = "\n" + (proc.communicate(timeout=30)[0] or "")[-3000:]
+            raise AssertionError(f"{what}: {why}{out}")
         time.sleep(interval_s)

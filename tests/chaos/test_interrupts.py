@@ -26,7 +26,7 @@ def test_signal_mid_toxic_rolls_back(proxies, tmp_path, sig):
     proxies.sweep()
     proc = gameday_cli("--experiment", "cache-slow-db", "--reports", str(tmp_path))
     try:
-        wait_for(lambda: _suite_toxic(proxies), timeout_s=60, what="the experiment's toxic on postgres")
+        wait_for(lambda: _suite_toxic(proxies), timeout_s=60, what="the experiment's toxic on postgres", proc=proc)
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -43,7 +43,7 @@ def test_sigterm_mid_partition_enables_the_proxy(proxies, tmp_path):
     postgres = proxies.name("postgres")
     proc = gameday_cli("--experiment", "db-partition", "--reports", str(tmp_path))
     try:
-        wait_for(lambda: not proxies.admin.proxy(postgres).enabled, timeout_s=60, what="the partition")
+        wait_for(lambda: not proxies.admin.proxy(postgres).enabled, timeout_s=60, what="the partition", proc=proc)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=40)
     finally:
@@ -58,7 +58,7 @@ def test_sigkill_leftovers_are_swept_and_reported_at_next_start(proxies, tmp_pat
     proxies.sweep()
     proc = gameday_cli("--experiment", "cache-slow-db", "--reports", str(tmp_path))
     try:
-        left = wait_for(lambda: _suite_toxic(proxies), timeout_s=60, what="the experiment's toxic on postgres")
+        left = wait_for(lambda: _suite_toxic(proxies), timeout_s=60, what="the experiment's toxic on postgres", proc=proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
     finally:

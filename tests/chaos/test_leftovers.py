@@ -24,7 +24,7 @@ def test_gameday_after_sigkill_mid_partition_sweeps_before_logging_in(proxies, t
     postgres = proxies.name("postgres")
     killed = gameday_cli("--experiment", "db-partition", "--reports", str(tmp_path))
     try:
-        wait_for(lambda: not proxies.admin.proxy(postgres).enabled, timeout_s=60, what="the partition")
+        wait_for(lambda: not proxies.admin.proxy(postgres).enabled, timeout_s=60, what="the partition", proc=killed)
         killed.send_signal(signal.SIGKILL)
         killed.communicate(timeout=10)
     finally:
