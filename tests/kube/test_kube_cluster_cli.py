@@ -100,11 +100,12 @@ def test_cluster_up_run_cluster_demo_and_down(stack_env, tmp_path):
 
 
 def test_cluster_checks_skip_on_the_local_twin(stack_env, tmp_path):
-    """The local twin declares no cluster: the K8S checks are skipped there, with the reason."""
+    """The local twin declares no cluster: the K8S checks are skipped there, with the reason, and a
+    run in which every check was skipped is no pass: exit 2, 'no check ran', no summary."""
     result = _cli(stack_env, "run", "--target", "local", "--profile", "gate", "--reports", str(tmp_path),
                   "--workers", "0", "-k", "test_kubernetes")
-    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert {c["outcome"] for c in summary["checks"]} == {"skipped"}
-    assert all("lacks capability kubernetes" in c["message"] for c in summary["checks"])
-    assert _statuses(summary) == {"K8S-01": "skipped", "K8S-02": "skipped", "K8S-03": "skipped"}
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out
+    assert "no check ran: every collected check was skipped" in result.stderr, out
+    assert "lacks capability kubernetes" in result.stdout, out
+    assert not list(tmp_path.glob("*/summary.json")), "a run where nothing ran wrote a summary"
