@@ -46,3 +46,17 @@ def test_detect_and_recover_from_samples():
     assert time_to_recover(samples, 4.0, stable=3) == 2.0
     assert time_to_recover(samples, 4.0, stable=5) is None
     assert percentile([1, 2, 3, 4, 100], 95) == 100 and percentile([5] * 20, 95) == 5
+
+
+def test_timeline_marks_each_measure_from_its_own_fault_window():
+    """db-partition has two faults; each one's detect/recover line starts at its own window (both
+    were drawn from the first injection and the last heal)."""
+    from cloudflow_checks.chaos.timeline import _reference
+    faults = [{"kind": "partition", "type": None, "injected_at": 1.0, "healed_at": 6.0},
+              {"kind": "toxic", "type": "timeout", "injected_at": 8.0, "healed_at": 17.0}]
+    assert _reference("time_to_detect[partition]", faults) == 1.0
+    assert _reference("time_to_recover[partition]", faults) == 6.0
+    assert _reference("time_to_detect[timeout toxic]", faults) == 8.0
+    assert _reference("time_to_recover[timeout toxic]", faults) == 17.0
+    assert (_reference("time_to_detect", faults), _reference("time_to_recover", faults)) == (1.0, 17.0)
+    assert _reference("p95_after_heal_ms", faults) is None

@@ -71,11 +71,15 @@ def draw(journal: Journal, path: Path) -> Path:
 
 
 def _reference(name: str, faults: list[dict]) -> float | None:
-    """Detection counts from the first injection, recovery from the last heal."""
+    """Detection counts from an injection, recovery from a heal: of the fault the measure names in
+    brackets ("time_to_detect[timeout toxic]" -> the timeout toxic), else of the first injection
+    and the last heal."""
     if not faults:
         return None
+    words = set(name[name.index("[") + 1:-1].split()) if "[" in name and name.endswith("]") else set()
+    own = [f for f in faults if words and words <= {f.get("kind"), f.get("type")}]
     if "detect" in name:
-        return faults[0].get("injected_at")
+        return (own or faults)[0].get("injected_at")
     if "recover" in name:
-        return faults[-1].get("healed_at")
+        return (own or faults)[-1].get("healed_at")
     return None
