@@ -98,7 +98,7 @@ def _run(resolved, names, reports_dir, sweep_only, spec, root, TargetLock) -> in
     from .context import ChaosContext, MissingCapability
     from .sweep import sweep_target
 
-    console = Console(stderr=False)
+    console = Console(stderr=False, soft_wrap=True)  # paths stay whole, whatever the width
     t0 = time.monotonic()
     with TargetLock(_lock_folder(resolved)).exclusive():
         # First, before anything logs in: a partition left by a killed run would fail the login.
