@@ -11,6 +11,8 @@ files written by other plugins (junit.xml, allure-results) are covered too.
 """
 from __future__ import annotations
 
+import html
+import json
 import re
 import threading
 from pathlib import Path
@@ -23,10 +25,11 @@ SECRET_KEYS = ("password", "passwd", "secret", "webhook_secret", "client_secret"
                "access_token", "refresh_token", "token", "signing_key", "private_key", "admin_token",
                "authorization", "x-webhook-secret", "x-cloudflow-admin-token", "x-admin-token")
 _KEY = "|".join(re.escape(k) for k in sorted(SECRET_KEYS, key=len, reverse=True))
-# key, optional closing quote, separator, optional opening quote(s); value up to a delimiter.
+# key (with any prefix: X-Twin-Admin-Token, TWIN_ADMIN_TOKEN), optional closing quote, separator,
+# optional opening quote(s); value up to a delimiter.
 # Also matches JSON escaped inside a string (\"password\": \"x\") as in junit.xml failure text.
 _KV = re.compile(
-    r"(?i)(?<![A-Za-z0-9_-])(" + _KEY + r")((?:\\?[\"']|&quot;|&#39;|&apos;)?\s*(?:=|:|=>)\s*)"
+    r"(?i)(?<![A-Za-z0-9_-])((?:[A-Za-z0-9]+[_-])*(?:" + _KEY + r"))((?:\\?[\"']|&quot;|&#39;|&apos;)?\s*(?:=|:|=>)\s*)"
     r"(?!(?:\\?[\"']|&quot;|&#39;|&apos;)?\*\*\*REDACTED|(?:bearer|basic)\s"
     r"|(?:GET|POST|PUT|PATCH|DELETE)\s+/)"   # prose such as "refresh the token: POST /auth/refresh"
     r"(&quot;.*?&quot;|&#39;.*?&#39;|&apos;.*?&apos;|\\\"[^\"\\]*\\\"|\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'\\,&;}<>)\]]+)")
@@ -38,8 +41,11 @@ _secrets: set[str] = set()
 
 
 def register(*values: str | None) -> None:
+    """Known secrets, also as they appear escaped in XML/HTML (junit.xml) and inside JSON strings."""
     with _lock:
-        _secrets.update(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN)
+        for v in values:
+            if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN:
+                _secrets.update({v, html.escape(v, quote=True), html.escape(v, quote=False), json.dumps(v)[1:-1]})
 
 
 def registered() -> list[str]:

@@ -24,6 +24,8 @@ from cloudflow_checks.spec import load
     ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
     ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl end", "eyJhbGciOiJIUzI1NiJ9"),
     ("-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----", "MIIEv"),
+    ("X-Twin-Admin-Token: adm1n-tok", "adm1n-tok"),                                      # the control API's header
+    ("TWIN_ADMIN_TOKEN=adm1n-tok", "adm1n-tok"),                                         # a prefixed key
 ])
 def test_redact_masks_secrets_by_shape_and_key(raw, secret):
     out = redact.text(raw)
@@ -42,6 +44,13 @@ def test_redact_registered_values_and_structures():
     out = redact.data({"password": "x", "webhook_secret": "y", "nested": [{"api_key": "z"}], "max_tokens": 3})
     assert out == {"password": redact.MASK, "webhook_secret": redact.MASK, "nested": [{"api_key": redact.MASK}],
                    "max_tokens": 3}
+
+
+def test_registered_secret_is_masked_also_as_xml_and_json_escape_it():
+    """junit.xml holds a password from targets.yaml XML-escaped, allure JSON-escaped."""
+    redact.register('p&ss<w"rd\\1')
+    for shown in ("p&amp;ss&lt;w&quot;rd\\1", "p&amp;ss&lt;w\"rd\\1", 'p&ss<w\\"rd\\\\1'):
+        assert redact.text(f"failed: {shown} end") == f"failed: {redact.MASK} end", shown
 
 
 def test_sweep_rewrites_text_files_and_leaves_pictures(tmp_path):

@@ -93,12 +93,14 @@ def _run(resolved, names, reports_dir, sweep_only, spec, root, TargetLock) -> in
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from .. import redact
     from ..fixtures import _lock_folder
     from . import gameday as gd
     from .context import ChaosContext, MissingCapability
     from .sweep import sweep_target
 
     console = Console(stderr=False, soft_wrap=True)  # paths stay whole, whatever the width
+    redact.register(*resolved.secrets())
     t0 = time.monotonic()
     with TargetLock(_lock_folder(resolved)).exclusive():
         # First, before anything logs in: a partition left by a killed run would fail the login.
@@ -133,6 +135,7 @@ def _run(resolved, names, reports_dir, sweep_only, spec, root, TargetLock) -> in
         finally:
             ctx.close()
     summary = gd.write_summary(outcomes, sweep, ctx.target_info(), out_dir, t0)
+    redact.sweep(out_dir.parent)  # findings quote responses: the last net over every file written
     for o in outcomes:
         console.print(f"{o.name:22} {o.status:12} {o.duration_s:6.1f} s  {o.journal or o.skipped_reason}")
         for f in o.findings:

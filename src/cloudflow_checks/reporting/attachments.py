@@ -11,7 +11,7 @@ from .. import redact
 MAX_BODY_CHARS = 4000
 MAX_TRANSCRIPTS = 10
 _SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "x-admin-token", "x-cloudflow-admin-token",
-                   "x-webhook-secret", "proxy-authorization"}
+                   "x-twin-admin-token", "x-webhook-secret", "proxy-authorization"}
 
 
 def exchange_rows(exchanges) -> list[dict]:
