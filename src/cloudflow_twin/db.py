@@ -142,6 +142,8 @@ class TwinPool:
         timeout = self.timeout if timeout is None else timeout
         if faults.is_on("no_acquire_timeout"):
             timeout = 3600.0
+        elif faults.is_on("acquire_gives_up_early"):
+            timeout = min(timeout, 1.0)
         start = time.perf_counter()
         try:
             conn = await self.pool.getconn(timeout=timeout)

@@ -85,6 +85,7 @@ _API_FAULTS = [
     ("DB-01", "pool_max_50", "the connection pool max is 50 instead of 100"),
     ("DB-02", "no_acquire_timeout", "pool acquire waits without the 5000 ms limit"),
     ("DB-02", "pool_exhausted_500", "pool exhaustion answers 500 instead of 503"),
+    ("DB-02", "acquire_gives_up_early", "pool acquire gives up after 1000 ms, still saying 'within 5000ms'"),
     ("DB-03", "db_down_500", "an unreachable database answers 500 instead of 503"),
     ("DB-04", "pool_status_no_wait_stats", "GET /api/v1/db/pool omits avg_wait_ms and max_wait_ms"),
     ("DB-05", "connection_leak", "each GET /api/v1/workflows leaks one pooled connection"),

@@ -10,6 +10,7 @@ from cloudflow_checks.chaos.experiments import (ConnectionResets, DatabasePartit
 CASES = [
     (SlowDatabasePoolExhaustion, "no_acquire_timeout", ("hung past", "no request answered 503")),
     (SlowDatabasePoolExhaustion, "pool_exhausted_500", ("answered 500 instead of 503",)),
+    (SlowDatabasePoolExhaustion, "acquire_gives_up_early", ("before its documented 5000 ms acquire timeout",)),
     (DatabasePartition, "db_down_500", ("answered 500 instead of 503",)),
     (ConnectionResets, "no_retry", ("was not retried",)),
     (FailingPartnerApi, "breaker_disabled", ("not open",)),
