@@ -86,6 +86,25 @@ def test_retry_attempts_logged_with_documented_wording(workspace, spec, logs):
 
 
 @pytest.mark.behaviour("LOG-03")
+@pytest.mark.requires("clock_control")
+def test_workflow_timeout_logged_with_documented_wording(workspace, spec, logs, clock):
+    """Grep Patterns > Workflow Execution Errors: `grep -E "timeout|exceeded.*3600"` finds the
+    engine's line for an execution that ran past the default 3600 s limit (the clock moved past it)."""
+    pattern = re.compile(spec["LOG-03"]["patterns"]["timeout"])
+    default = spec["WF-01"]["default_timeout_s"]
+    client = workspace.as_role("admin")
+    wf = json_of(client.create_workflow({"name": "timeout-log", "environment": "development",
+                                         "steps": [{"name": "wait", "type": "sleep", "seconds": 2 * default}]}), 201)
+    exec_id = json_of(client.execute(wf["id"]), 202)["execution_id"]
+    waits.execution(client, exec_id, until=lambda b: any(s["status"] == "RUNNING" for s in b["steps"]))
+    clock.advance(default + 1)
+    body = waits.execution(client, exec_id, timeout_s=spec.suite["execution_wait_s"])
+    assert body["status"] == spec["WF-01"]["status"], f"the execution did not time out: {body}"
+    logs.wait_for(lambda l: exec_id in l.raw and pattern.search(l.get("message", "")),
+                  timeout_s=spec["LOG-03"].tolerance("log_flush_s"), what=f"for {exec_id} matching the timeout grep")
+
+
+@pytest.mark.behaviour("LOG-03")
 def test_rate_limit_events_logged(workspace_factory, spec, logs):
     """Grep Patterns: `grep "rate_limit_exceeded"` counts the throttled requests."""
     client = workspace_factory("free").as_role("viewer")

@@ -98,8 +98,9 @@ async def supervise(rt, state: ExecState) -> None:
                 body.cancel()
                 await asyncio.gather(body, return_exceptions=True)
                 state.mark_timeout(rt.now(), rt.fault)
-                rt.log.error(state.error, error_type="WorkflowExecutionError",
-                             timeout_s=state.timeout_s, **state.ids)
+                if not rt.fault("timeout_not_logged"):
+                    rt.log.error(state.error, error_type="WorkflowExecutionError",
+                                 timeout_s=state.timeout_s, **state.ids)
                 return
     finally:
         if not body.done():  # engine shutdown cancels us: take the step task with us

@@ -20,6 +20,7 @@ ENGINE_FAULTS: dict[str, tuple[str, str]] = {
     "batch_size_ignored": ("WF-09", "transform steps ignore batch_size (fixed batches of 100)"),
     "context_unbounded": ("MEM-01", "workflow context is never cleaned up (grows past max_size_mb)"),
     "retry_log_wording": ("LOG-03", "retry log lines differ from the documented grep patterns"),
+    "timeout_not_logged": ("LOG-03", "a workflow timeout leaves no log line (the guide's timeout grep finds nothing)"),
     "webhook_unsigned": ("RATE-05", "webhook deliveries carry no X-CloudFlow-Signature header"),
 }
 
