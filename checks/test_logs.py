@@ -5,6 +5,7 @@ Guide: Log Analysis & Debugging.
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 
@@ -15,7 +16,6 @@ pytestmark = pytest.mark.requires("provisioning", "logs")
 
 
 def fresh_correlation_id() -> str:
-    import secrets
     import string
     return "corr_" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
 
@@ -102,6 +102,30 @@ def test_workflow_timeout_logged_with_documented_wording(workspace, spec, logs, 
     assert body["status"] == spec["WF-01"]["status"], f"the execution did not time out: {body}"
     logs.wait_for(lambda l: exec_id in l.raw and pattern.search(l.get("message", "")),
                   timeout_s=spec["LOG-03"].tolerance("log_flush_s"), what=f"for {exec_id} matching the timeout grep")
+
+
+DEADLOCK_HOLD_S = 2  # each side holds its first lock this long: longer than PostgreSQL's 1 s deadlock_timeout
+
+
+@pytest.mark.behaviour("LOG-03")
+def test_deadlock_logged_with_documented_wording(workspace, spec, logs):
+    """Grep Patterns > Database Errors: `grep -i "deadlock detected"` finds a real PostgreSQL
+    deadlock: two db_query steps take two advisory locks in opposite orders at the same time."""
+    pattern = re.compile(spec["LOG-03"]["patterns"]["deadlock"], re.I)
+    client = workspace.as_role("admin")
+    first, second = (secrets.randbelow(2 ** 31) for _ in range(2))  # keys of this check's own
+    ids = []
+    for a, b in ((first, second), (second, first)):
+        sql = (f"DO $$ BEGIN PERFORM pg_advisory_xact_lock({a}); PERFORM pg_sleep({DEADLOCK_HOLD_S}); "
+               f"PERFORM pg_advisory_xact_lock({b}); END $$")
+        wf = json_of(client.create_workflow({"name": f"deadlock-{a}", "environment": "development",
+                                             "steps": [{"name": "lock", "type": "db_query", "sql": sql}]}), 201)
+        ids.append(wf["id"])
+    executions = [json_of(client.execute(wf_id), 202)["execution_id"] for wf_id in ids]
+    for exec_id in executions:
+        waits.execution(client, exec_id, timeout_s=spec.suite["execution_wait_s"])
+    logs.wait_for(lambda l: pattern.search(l.get("message", "")),
+                  timeout_s=spec["LOG-03"].tolerance("log_flush_s"), what="matching the deadlock grep")
 
 
 @pytest.mark.behaviour("LOG-03")

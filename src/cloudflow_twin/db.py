@@ -166,6 +166,9 @@ class TwinPool:
             yield conn
         except psycopg.OperationalError as exc:
             if isinstance(exc, psycopg.errors.DeadlockDetected):
+                if faults.is_on("deadlock_wording"):
+                    log.error("lock cycle between transactions", error_type="lock_cycle")
+                    raise DatabaseUnavailable("deadlock", "lock cycle between transactions") from exc
                 log.error(f"deadlock detected: {exc}", error_type="deadlock_detected")
                 raise DatabaseUnavailable("deadlock", "deadlock detected") from exc
             if conn.broken or conn.closed:

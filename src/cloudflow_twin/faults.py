@@ -104,6 +104,7 @@ _API_FAULTS = [
     ("LOG-01", "logs_plaintext", "log lines are plain text, not JSON"),
     ("LOG-02", "no_correlation_id", "log lines carry no correlation_id"),
     ("LOG-03", "rate_limit_log_wording", "rate-limit events are logged as 'throttled ...' not rate_limit_exceeded"),
+    ("LOG-03", "deadlock_wording", "a PostgreSQL deadlock is logged as 'lock cycle between transactions', not 'deadlock detected'"),
     ("HEALTH-01", "health_hides_db", "GET /health reports the database up even when it is down"),
 ]
 
