@@ -75,3 +75,33 @@ def test_sigkill_leftovers_are_swept_and_reported_at_next_start(proxies, tmp_pat
         assert _clean(proxies) == [], f"the sweep left {_clean(proxies)}"
     finally:
         proxies.sweep()
+
+
+@pytest.mark.parametrize("failure", [TimeoutError, KeyboardInterrupt], ids=["timeout", "interrupt"])
+def test_injection_applied_but_not_acknowledged_is_rolled_back(proxies, failure):
+    """A toxic add or a disable that the server applied, but whose answer never came (a client
+    timeout, Ctrl-C during the call), is undone before the error goes on. The server is real; only
+    the lost answer is simulated, by raising after the real call, since it cannot be caused on demand."""
+    from cloudflow_checks.toxiproxy_client import ToxiproxyError
+    proxies.sweep()
+    error = ToxiproxyError("read timed out") if failure is TimeoutError else KeyboardInterrupt()
+    admin = proxies.admin
+    applied_then_lost = {name: getattr(admin, name) for name in ("add_toxic", "disable")}
+
+    def losing(name):
+        def call(*args, **kwargs):
+            applied_then_lost[name](*args, **kwargs)
+            raise error
+        return call
+
+    for name, enter in (("add_toxic", lambda: proxies.toxic("postgres", "latency", {"latency": 100}, label="lost")),
+                        ("disable", lambda: proxies.partition("postgres"))):
+        setattr(admin, name, losing(name))
+        try:
+            with pytest.raises((type(error), Exception)) as raised:
+                with enter():
+                    pytest.fail("the fault block ran although the injection raised")
+        finally:
+            setattr(admin, name, applied_then_lost[name])
+        assert isinstance(raised.value, (KeyboardInterrupt,)) or "could not" in str(raised.value), raised.value
+        assert proxies.leftovers() == [], f"{name}: applied and lost, then left behind: {proxies.leftovers()}"

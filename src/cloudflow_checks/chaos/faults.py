@@ -104,8 +104,12 @@ class ChaosProxies:
                       type=type, stream=stream, attributes=dict(attributes))
         try:
             self.admin.add_toxic(proxy, type, attributes, stream=stream, name=fault.toxic)
-        except ToxiproxyError as exc:
-            raise FaultNotLive(f"could not add toxic {fault.toxic} to {proxy}: {exc}") from None
+        except BaseException as exc:
+            # a call that timed out or was interrupted may have been applied all the same
+            fault.rollback = self._remove(proxy, fault.toxic)
+            if isinstance(exc, ToxiproxyError):
+                raise FaultNotLive(f"could not add toxic {fault.toxic} to {proxy}: {exc}") from None
+            raise
         try:
             if on_inject:
                 on_inject(fault)
@@ -139,8 +143,11 @@ class ChaosProxies:
         fault = Fault("partition", proxy, logical)
         try:
             self.admin.disable(proxy)
-        except ToxiproxyError as exc:
-            raise FaultNotLive(f"could not disable proxy {proxy}: {exc}") from None
+        except BaseException as exc:
+            fault.rollback = self._enable(proxy)   # as for a toxic: the disable may have happened
+            if isinstance(exc, ToxiproxyError):
+                raise FaultNotLive(f"could not disable proxy {proxy}: {exc}") from None
+            raise
         try:
             if on_inject:
                 on_inject(fault)
@@ -158,6 +165,8 @@ class ChaosProxies:
             try:
                 self.admin.enable(proxy)
                 return "enabled"
+            except NotFound:
+                return "no such proxy"
             except ToxiproxyError as exc:
                 if time.monotonic() > deadline:
                     return f"FAILED: {exc}"
