@@ -77,11 +77,12 @@ def test_breaker_half_opens_after_timeout(workspace, spec, partner, clock):
     for _ in range(values["breaker_threshold"]):
         run_once(client, wf["id"])
     partner.reset_calls()
-    clock.advance(values["breaker_timeout_ms"] / 1000 - 5)
+    before, after = spec.suite["limit_probe_before_s"], spec.suite["limit_probe_after_s"]
+    clock.advance(values["breaker_timeout_ms"] / 1000 - before)
     run_once(client, wf["id"])
     assert partner.calls() == 0, "the breaker let a call through before its timeout"
     partner.set_mode(200)
-    clock.advance(6)
+    clock.advance(before + after)
     body = run_once(client, wf["id"])
     assert partner.calls() == 1, "after the timeout the breaker must let exactly one trial call through"
     assert body["status"] == "SUCCESS", body

@@ -64,10 +64,11 @@ def test_default_timeout_3600s_ends_in_timeout(workspace, spec, clock):
     exec_id = execute(client, wf["id"])
     waits.execution(client, exec_id, until=lambda b: any(
         s["name"] == "data_transformation" and s["status"] == "RUNNING" for s in b["steps"]))
-    clock.advance(default - 60)
+    before, after = spec.suite["limit_probe_before_s"], spec.suite["limit_probe_after_s"]
+    clock.advance(default - before)
     early = json_of(client.execution(exec_id))
     assert early["status"] == "RUNNING", f"timed out before {default} s: {early['status']}"
-    clock.advance(61)
+    clock.advance(before + after)
     body = waits.execution(client, exec_id, timeout_s=spec.suite["execution_wait_s"])
     assert_timed_out(spec, body, default)
 
