@@ -3,6 +3,7 @@ Toxiproxy (by the target's proxy names), and where it has them the twin's contro
 stub's control, the clock and the logs. Built from a resolved `Target`, local or remote."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,20 @@ def _client(base_url: str, timeout: float, connections: int) -> httpx.Client:
                         event_hooks=exchanges.client_hooks())
 
 
+def _once_serving(log_in, within_s: float):
+    """Log in as soon as the target serves. A 503 is "not yet": a partition that was just healed
+    (by the start-up sweep or an interrupted run's rollback) may leave the target's pool holding
+    connections it cut, and its first requests fail until it has purged them; the guide's
+    recovery bound (DB-03) applies. Anything else, or a 503 past the bound, is raised."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return log_in()
+        except accounts.ProvisioningError as exc:
+            if "got 503" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.5)
+
 @dataclass
 class ChaosContext:
     target: Target
@@ -48,11 +63,12 @@ class ChaosContext:
         proxies = ChaosProxies(target.toxiproxy_url, target.proxies)
         api = CloudFlowClient(target.base_url, http=_client(target.base_url, 35.0, 256))
         if workspace is None:
+            recover_s = float(spec["DB-03"].tolerance("recover_s"))
             if target.has("provisioning"):
-                admin_client = accounts.platform_admin_client(api, target)
+                admin_client = _once_serving(lambda: accounts.platform_admin_client(api, target), recover_s)
                 workspace = accounts.provision(api, admin_client, "premium", label="chaos", roles=("admin",))
             else:
-                workspace = accounts.configured_workspace(api, target)
+                workspace = _once_serving(lambda: accounts.configured_workspace(api, target), recover_s)
         admin = workspace.as_role("admin")        # shares the api's connection pool
         probe = CloudFlowClient(target.base_url, admin.token, http=_client(target.base_url, probe_timeout_s, 8))
         control = (TwinControl(target.control_url, target.control_token)
